@@ -1,0 +1,73 @@
+"""Configuration: one immutable value built at the edges (CLI options, tests) and handed in.
+
+Nothing in the core reads the environment; `build_panel` turns a Config into a Panel.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import load_catalog
+from .clock import manual_clock, real_clock
+from .money import parse_money
+from .panel import AccountSpec, Panel
+from .store import Store
+
+DEMO_KEY = "smmkit-demo-key"
+DEFAULT_PORT = 8080
+MAX_BODY_BYTES = 8 * 1024 * 1024  # room for a 1 MB field; larger bodies get a JSON 413
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    db: str = ":memory:"  # the CLI defaults to store.default_db_path()
+    accounts: str | None = None  # JSON file: [{"key", "balance", "currency"}]
+    catalog: str | None = None  # JSON file: a list of services
+    seed: int = 1
+    speed: float = 1.0
+    clock: str = "real"  # real | manual (frozen until advanced)
+    workers: int = 2
+    threads: int = 16
+    dialect: str = "perfectpanel"
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    max_body: int = MAX_BODY_BYTES
+
+
+def load_accounts(path: str | Path | None) -> list[AccountSpec]:
+    """Accounts from a JSON list of {"key", "balance", "currency"} (default: the shipped demo)."""
+    if path is None:
+        from importlib import resources
+
+        text = resources.files("mock_server").joinpath("data/accounts.json").read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    entries = json.loads(text)
+    if not isinstance(entries, list):
+        raise ValueError("an accounts file holds a JSON list")
+    specs = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not entry["key"]:
+            raise ValueError(f"bad account entry {entry!r}: needs a non-empty string key")
+        balance = parse_money(entry.get("balance", "0"))
+        if balance < 0:
+            raise ValueError(f"account {entry['key']!r}: negative balance")
+        specs.append(AccountSpec(entry["key"], balance, str(entry.get("currency", "USD"))))
+    if len({s.key for s in specs}) != len(specs):
+        raise ValueError("an accounts file has duplicate keys")
+    return specs
+
+
+def build_panel(config: Config) -> Panel:
+    clock = manual_clock() if config.clock == "manual" else real_clock(config.speed)
+    return Panel(
+        Store(config.db),
+        seed=config.seed,
+        accounts=load_accounts(config.accounts),
+        catalog=load_catalog(config.catalog),
+        clock=clock,
+    )

@@ -1,0 +1,121 @@
+"""Putting the fake on a port: in-process for tests, gunicorn for `smmkit serve`.
+
+- `start_background(config)` runs a threaded server inside this process on its own thread
+  (port 0 = ephemeral) and returns a handle with the URL, the panel and `stop()`: what the
+  pytest plugin and the test suite use.
+- `serve(config)` is the production path: gunicorn with `config.workers` pre-forked worker
+  processes of `config.threads` keep-alive threads each, sharing one SQLite store. The socket is
+  bound here first, so port 0 works and the printed URL is the real one.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .config import Config, build_panel
+from .panel import Panel
+
+
+@dataclass
+class RunningServer:
+    url: str
+    panel: Panel
+    config: Config
+    _server: Any
+    _thread: threading.Thread
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/v2"
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_background(config: Config | None = None, *, panel: Panel | None = None) -> RunningServer:
+    """Start the fake on a daemon thread of this process (threaded server, real socket)."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from .app import create_app
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    config = config or Config(port=0)
+    panel = panel or build_panel(config)
+    app = create_app(panel, config=config)
+    server = make_server(config.host, config.port, app, threaded=True,
+                         request_handler=QuietHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="smmkit-server", daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    return RunningServer(f"http://{host}:{port}", panel, config, server, thread)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(config: Config, *, announce: Callable[[Panel, str], None] | None = None) -> None:
+    """Run gunicorn in the foreground until SIGINT/SIGTERM (Ctrl-C stops cleanly)."""
+    from gunicorn.app.base import BaseApplication
+
+    from .app import create_app
+
+    sock = bind_socket(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
+    config = replace(config, port=port)
+    panel = build_panel(config)
+    app = create_app(panel, config=config)
+    if announce:
+        announce(panel, url)
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = {
+                "bind": [f"fd://{sock.fileno()}"],
+                "workers": config.workers,
+                "worker_class": "gthread",
+                "threads": config.threads,
+                "keepalive": 5,
+                "timeout": 60,
+                "graceful_timeout": 5,
+                "accesslog": None,
+                "errorlog": "-",
+                "loglevel": "warning",
+                "preload_app": True,
+                "proc_name": "smmkit",
+            }
+            for name, value in settings.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return app
+
+    Gunicorn().run()

@@ -1,0 +1,131 @@
+"""SQLite persistence: schema, connections and transactions. No HTTP, no domain rules.
+
+One database file is shared by every thread and worker process: WAL journal, a connection per
+thread (re-opened after fork), and write transactions taken with BEGIN IMMEDIATE so two writers
+never interleave a read-modify-write of a balance. `synchronous=NORMAL` in WAL mode survives a
+killed process (only an OS crash could lose the last commits).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- One row: the shared clock, and a catalogue version that tells every worker when its cached
+-- copy of the services is stale. Read once per request.
+CREATE TABLE IF NOT EXISTS state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    anchor_wall REAL NOT NULL, anchor_panel REAL NOT NULL, speed REAL NOT NULL,
+    frozen INTEGER NOT NULL, catalog_version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, balance TEXT NOT NULL,
+    currency TEXT NOT NULL, opening TEXT NOT NULL, topups TEXT NOT NULL DEFAULT '0',
+    enabled INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS services (
+    id INTEGER PRIMARY KEY, position INTEGER NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, service_id INTEGER NOT NULL,
+    link TEXT NOT NULL, charge TEXT NOT NULL, refunded TEXT NOT NULL DEFAULT '0',
+    total INTEGER NOT NULL, per_run INTEGER NOT NULL, runs INTEGER NOT NULL,
+    interval REAL NOT NULL, created_at REAL NOT NULL, start_at REAL NOT NULL,
+    unit_seconds REAL NOT NULL, outcome TEXT NOT NULL, delivered_final INTEGER NOT NULL,
+    start_count INTEGER NOT NULL, cancel_at REAL,
+    final_status TEXT, final_remains INTEGER, final_start_count INTEGER, final_at REAL,
+    due_at REAL, params TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS orders_due ON orders(due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS orders_active_link
+    ON orders(account_id, service_id, link) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS orders_account ON orders(account_id);
+CREATE TABLE IF NOT EXISTS refills (
+    id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, account_id INTEGER NOT NULL,
+    created_at REAL NOT NULL, rejected INTEGER NOT NULL, forced_status TEXT
+);
+CREATE INDEX IF NOT EXISTS refills_order ON refills(order_id);
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, at REAL NOT NULL,
+    kind TEXT NOT NULL, amount TEXT NOT NULL, order_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id);
+"""
+
+
+def default_db_path() -> Path:
+    """`$XDG_DATA_HOME/smmkit/panel.db` (default `~/.local/share/smmkit/panel.db`)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "smmkit" / "panel.db"
+
+
+class Store:
+    """A handle on one SQLite database, safe to share between threads and forked workers."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._temporary = str(path) == ":memory:"
+        if self._temporary:
+            # A throw-away file rather than SQLite's :memory:, which every connection (thread,
+            # worker process) would see as a different, empty database.
+            handle, name = tempfile.mkstemp(prefix="smmkit-", suffix=".db")
+            os.close(handle)
+            self.path = Path(name)
+            atexit.register(self._remove_files)
+        else:
+            self.path = Path(path)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._owner_pid = os.getpid()
+        self.connection().executescript(SCHEMA)
+
+    @property
+    def temporary(self) -> bool:
+        return self._temporary
+
+    def connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=30.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: everything inside commits together or not at all."""
+        db = self.connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        if self._temporary:
+            self._remove_files()
+
+    def _remove_files(self) -> None:
+        if os.getpid() != self._owner_pid:
+            return  # a forked worker exiting must not delete the master's database
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                pass
