@@ -9,16 +9,23 @@ ordinary Flask.
 from __future__ import annotations
 
 import io
+import socket
+import struct
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from .api import Api, Reply, http_error, read_params
+from . import faults
+from .api import Api, Params, Reply, http_error, read_params
 from .config import Config, build_panel
 from .dialects import Dialect
+from .dialects import encode
 from .errors import HTTP_TEXTS
+from .faults import Fault, FaultBook
+from .journal import Journal
 from .panel import Panel
 
 API_PATHS = frozenset({"/api/v2", "/api/v2/"})
@@ -28,28 +35,76 @@ API_METHODS = ("GET", "HEAD", "POST")
 class ApiEndpoint:
     """WSGI callable for /api/v2: read the request, hand it to `Api`, write the reply."""
 
-    def __init__(self, api: Api, max_body: int) -> None:
+    def __init__(self, api: Api, max_body: int, *, faults: FaultBook | None = None,
+                 journal: Journal | None = None) -> None:
         self.api = api
         self.max_body = max_body
+        self.faults = faults
+        self.journal = journal
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        reply = self.respond(environ)
+        started = time.perf_counter()
+        reply, params, fault = self.respond(environ)
+        if self.journal is not None and params is not None:
+            self._record(params, reply, started, fault)
+        if reply is DROPPED:
+            _drop_connection(environ)
+            start_response("500 DROPPED", [("Content-Length", "0")])
+            return []
         headers = [("Content-Type", reply.content_type),
                    ("Content-Length", str(len(reply.body))), *reply.headers]
         start_response(f"{reply.status} {_REASONS.get(reply.status, 'OK')}", headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [reply.body]
 
-    def respond(self, environ: dict[str, Any]) -> Reply:
+    def respond(self, environ: dict[str, Any]) -> tuple[Reply, Params | None, Fault | None]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in API_METHODS:
-            return http_error(405, (("Allow", ", ".join(API_METHODS)),))
+            return http_error(405, (("Allow", ", ".join(API_METHODS)),)), None, None
         body = self._body(environ)
         if body is None:
-            return http_error(413)
+            return http_error(413), None, None
         content_type = environ.get("CONTENT_TYPE", "")
         params = read_params(environ.get("QUERY_STRING", ""), content_type, body,
                              multipart=lambda: _multipart(environ, body))
-        return self.api.handle(params)
+        fault = None
+        if self.faults is not None:
+            fault = self.faults.pick(params.values.get("action", ""), params.values.get("key"))
+        if fault is None:
+            return self.api.handle(params), params, None
+        return self._faulty(fault, params, environ), params, fault
+
+    def _faulty(self, fault: Fault, params: Params, environ: dict[str, Any]) -> Reply:
+        """What a panel failing in `fault.kind` sends (PROTOCOL.md §7)."""
+        kind, style = fault.kind, self.api.dialect.name
+        html = "text/html; charset=UTF-8"
+        if kind == "drop":
+            return DROPPED
+        if kind == "http_5xx":
+            host = environ.get("HTTP_HOST", "panel.example")
+            ray = f"{fault.id:08x}{fault.remaining or 0:08x}"
+            return Reply(fault.params["status"], faults.cloudflare_page(fault.params["status"],
+                                                                         host, ray), html)
+        if kind == "maintenance":
+            return Reply(200, faults.MAINTENANCE_PAGE.encode(), html)
+        if kind == "rate_limit":
+            return Reply(429, encode({"error": "Too many requests"}),
+                         headers=(("Retry-After", str(fault.params["retry_after"])),))
+        if kind == "error_4xx" and "error" in fault.params:
+            return Reply(fault.params["status"], faults.error_body(fault.params["error"], style))
+        if kind == "latency":
+            time.sleep(self.faults.latency_seconds(fault) if self.faults else 0)
+        reply = self.api.handle(params)  # the request is carried out from here on
+        if kind == "lost_after_commit":
+            return DROPPED
+        if kind == "html_content_type":
+            return Reply(reply.status, reply.body, html, reply.headers)
+        if kind == "error_4xx" and reply.body.startswith(b'{"error"'):
+            return Reply(fault.params["status"], reply.body)
+        if kind == "truncated_json":
+            return Reply(reply.status, faults.truncate(reply.body), reply.content_type)
+        if kind == "malformed_json":
+            return Reply(reply.status, faults.malform(reply.body), reply.content_type)
+        return reply
 
     def _body(self, environ: dict[str, Any]) -> bytes | None:
         stream = environ["wsgi.input"]
@@ -65,6 +120,40 @@ class ApiEndpoint:
             data = stream.read(self.max_body + 1)
             return None if len(data) > self.max_body else data
         return b""
+
+    def _record(self, params: Params, reply: Reply, started: float, fault: Fault | None) -> None:
+        service_type = None
+        if params.values.get("action") == "add":
+            service = self.api.panel.catalog().get(_int(params.values.get("service")))
+            service_type = service.type if service else None
+        assert self.journal is not None
+        self.journal.record(
+            at=self.api.panel.now(), params=params.values,
+            status=0 if reply is DROPPED else reply.status,
+            body=b"" if reply is DROPPED else reply.body,
+            latency=time.perf_counter() - started, fault=fault.kind if fault else None,
+            service_type=service_type)
+
+DROPPED = Reply(0, b"")  # marker: close the connection instead of answering
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's socket without a byte of response (gunicorn and werkzeug expose it)."""
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return -1
 
 
 def _multipart(environ: dict[str, Any], body: bytes) -> dict[str, str]:
@@ -103,7 +192,13 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     app.config["SMMKIT"] = config
     app.extensions["smmkit.panel"] = panel
     api = Api(panel, Dialect(config.dialect))
-    app.extensions["smmkit.api"] = api
+    fault_book = FaultBook(panel.store, seed=config.seed)
+    journal = Journal(panel.store, limit=config.journal_limit) if config.journal_limit else None
+    app.extensions.update({"smmkit.api": api, "smmkit.faults": fault_book,
+                           "smmkit.journal": journal})
+    from .control import control_blueprint
+
+    app.register_blueprint(control_blueprint(config.admin_token))
 
     @app.get("/")
     def index() -> Any:
@@ -118,5 +213,6 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
 
-    app.wsgi_app = Dispatcher(ApiEndpoint(api, config.max_body), app.wsgi_app)  # type: ignore[method-assign]
+    endpoint = ApiEndpoint(api, config.max_body, faults=fault_book, journal=journal)
+    app.wsgi_app = Dispatcher(endpoint, app.wsgi_app)  # type: ignore[method-assign]
     return app

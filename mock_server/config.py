@@ -36,6 +36,7 @@ class Config:
     dialect: str = "perfectpanel"
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     max_body: int = MAX_BODY_BYTES
+    journal_limit: int = 10_000  # newest journal entries kept; 0 turns the journal off
 
 
 def load_accounts(path: str | Path | None) -> list[AccountSpec]:

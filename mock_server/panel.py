@@ -11,6 +11,7 @@ get their final status and refund, so balances and reported charges always agree
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -112,6 +113,12 @@ class Panel:
             for table in ("state", "accounts", "services", "orders", "refills", "ledger"):
                 db.execute(f"DELETE FROM {table}")
         self._populate()
+        self.catalog_changed()
+
+    def catalog_changed(self) -> None:
+        """Tell every worker its cached catalogue is stale (a random version cannot repeat)."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE state SET catalog_version = ?", (secrets.randbits(62),))
 
     @staticmethod
     def _insert_account(db: sqlite3.Connection, spec: AccountSpec) -> int:
