@@ -16,7 +16,7 @@ from typing import Any
 
 from . import lifecycle as lc
 from .catalog import Service, service_from_json
-from .money import ZERO, parse_money, refund_for
+from .money import ZERO, format_money, parse_money, refund_for
 from .panel import _PLAN_COLUMNS, AccountSpec, Panel, _plan
 
 
@@ -35,15 +35,20 @@ def list_accounts(panel: Panel) -> list[dict[str, Any]]:
     panel.settle()
     rows = panel.store.connection().execute(
         "SELECT key, balance, currency, enabled, opening, topups FROM accounts ORDER BY id")
-    return [{"key": k, "balance": b, "currency": c, "enabled": bool(e), "opening": o, "topups": t}
-            for k, b, c, e, o, t in rows]
+    return [{"key": k, "balance": _m(b), "currency": c, "enabled": bool(e), "opening": _m(o),
+             "topups": _m(t)} for k, b, c, e, o, t in rows]
+
+
+def _m(amount: str | Decimal) -> str:
+    """Money in control answers is written like on the wire: exact, trimmed, no exponent."""
+    return format_money(Decimal(amount))
 
 
 def get_account(panel: Panel, key: str) -> dict[str, Any]:
     for account in list_accounts(panel):
         if account["key"] == key:
             terms = panel.audit(key)
-            return {**account, "charges": str(terms["charges"])}
+            return {**account, "charges": _m(terms["charges"])}
     raise NotFound(f"unknown account {key!r}")
 
 
@@ -145,8 +150,8 @@ def _order_dict(panel: Panel, row: tuple, keys: dict[int, str], now: float) -> d
     return {
         "order": row[11], "key": keys.get(row[12]), "service": row[18], "link": row[19],
         "status": view.status, "remains": view.remains, "start_count": view.start_count,
-        "quantity": plan.total, "charge": str(Decimal(row[13]) - Decimal(row[14])),
-        "charged": row[13], "refunded": row[14], "outcome": plan.outcome,
+        "quantity": plan.total, "charge": _m(Decimal(row[13]) - Decimal(row[14])),
+        "charged": _m(row[13]), "refunded": _m(row[14]), "outcome": plan.outcome,
         "created_at": plan.created_at, "final_at": plan.final_at, "active": row[21] is not None,
         "params": json.loads(row[20]),
     }
@@ -291,11 +296,10 @@ def _force_status(db: Any, panel: Panel, row: tuple, plan: lc.Plan, charge: Deci
     else:
         start_at = now + delay
     new_plan = replace(plan, created_at=min(plan.created_at, now), start_at=start_at,
-                       runs=1, per_run=total, interval=0.0, cancel_at=None,
-                       outcome="normal" if plan.outcome == "provider_cancel" else plan.outcome,
-                       delivered_final=max(plan.delivered_final, 1)
-                       if plan.outcome != "partial" else plan.delivered_final)
-    if new_plan.outcome == "partial" and new_plan.delivered_final <= total - (remains or total):
+                       runs=1, per_run=total, interval=0.0, cancel_at=None)
+    delivered_now = total - (total if remains is None else remains)
+    if plan.outcome == "provider_cancel" or (
+            plan.outcome == "partial" and plan.delivered_final <= delivered_now):
         new_plan = replace(new_plan, outcome="normal", delivered_final=total)
     _move_money(db, account_id, order_id, -refunded, now)
     db.execute("UPDATE orders SET per_run = ?, runs = ?, interval = ?, created_at = ?, "

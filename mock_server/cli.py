@@ -44,7 +44,7 @@ def main() -> None:
 @click.option("--dialect", default="perfectpanel", show_default=True,
               type=click.Choice(["perfectpanel", "seed", "raw-keys"]),
               help="Response shapes and error texts.")
-@click.option("--admin-token", default=None,
+@click.option("--admin-token", default=None, envvar="SMMKIT_ADMIN_TOKEN",
               help="Bearer token for /_control/ (default: generated and printed).")
 def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | None, seed: int,
           speed: float, workers: int, threads: int, dialect: str, admin_token: str | None) -> None:
@@ -103,13 +103,18 @@ def openapi() -> None:
     click.echo(json.dumps(schemas.openapi_document(), indent=2))
 
 
-def _register_optional() -> None:
-    """Commands of the kit and the control client join when their packages are present."""
+def _register() -> None:
+    """The control client's and the kit's commands join the one `smmkit` group."""
+    from .ctl_cli import ctl
+
+    main.add_command(ctl)
     try:
         from contract_tests.cli import check
-    except ImportError:
+    except ModuleNotFoundError as exc:  # the kit is part of smmkit; only a broken install lacks it
+        if exc.name not in ("contract_tests", "contract_tests.cli"):
+            raise
         return
     main.add_command(check)
 
 
-_register_optional()
+_register()

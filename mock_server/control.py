@@ -36,7 +36,7 @@ def _body() -> dict[str, Any]:
 
 def _clock_json(panel: Panel) -> dict[str, Any]:
     state = panel.clock_state()
-    now = state.now(panel.wall)
+    now = state.now(panel.wall())
     iso = datetime.fromtimestamp(now, tz=timezone.utc).isoformat().replace("+00:00", "Z")
     return {"now": now, "iso": iso, "speed": state.speed, "frozen": state.frozen}
 

@@ -84,7 +84,7 @@ def validate(spec: dict[str, Any]) -> dict[str, Any]:
     if count is not None:
         count = int(_number(count, "count", 1, 1_000_000))
     elif probability is not None:
-        probability = float(_number(probability, "probability", 0, 1))
+        probability = float(_number(probability, "probability", 0, 1))  # float ok: odds
     else:
         count = 1
     params: dict[str, Any] = {}

@@ -94,7 +94,9 @@ class Plan:
             return 0
         elapsed = t - self.start_at
         run = 0 if self.runs == 1 else min(self.runs - 1, int(elapsed // self.interval))
-        in_run = min(self.per_run, math.floor((elapsed - run * self.interval) / self.unit_seconds))
+        # epoch-sized floats carry ~2e-7 s of error: the epsilon keeps n units from flooring to n-1
+        in_run = min(self.per_run,
+                     math.floor((elapsed - run * self.interval) / self.unit_seconds + 1e-4))
         return min(run * self.per_run + in_run, self.total, self.delivered_final)
 
     def time_to_deliver(self, units: int) -> float:
