@@ -128,7 +128,7 @@ class ApiEndpoint:
             service_type = service.type if service else None
         assert self.journal is not None
         self.journal.record(
-            at=self.api.panel.now(), params=params.values,
+            at=self.api.panel.last_seen_now(), params=params.values,
             status=0 if reply is DROPPED else reply.status,
             body=b"" if reply is DROPPED else reply.body,
             latency=time.perf_counter() - started, fault=fault.kind if fault else None,

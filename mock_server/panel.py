@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from .store import Store
 FIRST_ORDER_ID = 23501
 FIRST_REFILL_ID = 1
 MAX_ID = 2**62  # larger ids cannot exist; answering "unknown" keeps them away from SQLite
+# The panel's now (same arithmetic as ClockState.now) and whether any order is due by then.
+_PULSE = ("SELECT n, EXISTS(SELECT 1 FROM orders WHERE due_at <= n) FROM (SELECT CASE WHEN frozen "
+          "THEN anchor_panel ELSE anchor_panel + (? - anchor_wall) * speed END AS n FROM state)")
 _PLAN_COLUMNS = ("total, per_run, runs, interval, created_at, start_at, unit_seconds, outcome, "
                  "delivered_final, start_count, cancel_at")
 
@@ -89,6 +93,7 @@ class Panel:
         self._initial_catalog = tuple(catalog)
         self._initial_clock = clock or ClockState(wall(), wall())
         self._catalog_cache: tuple[int, dict[int, Service]] = (-1, {})
+        self._seen = threading.local()  # the panel time this thread last settled at
         if self.store.connection().execute("SELECT 1 FROM state").fetchone() is None:
             self._populate()
 
@@ -140,6 +145,11 @@ class Panel:
 
     def now(self) -> float:
         return self.clock_state().now(self.wall())
+
+    def last_seen_now(self) -> float:
+        """The panel time this thread's last request ran at (for the journal), else now."""
+        seen = getattr(self._seen, "now", None)
+        return self.now() if seen is None else seen
 
     def change_clock(self, change: Callable[[ClockState, float], ClockState]) -> ClockState:
         """Apply `change(state, wall)` to the shared clock, then settle what became due."""
@@ -346,11 +356,18 @@ class Panel:
     # ------------------------------------------------------------ settling
 
     def settle(self, now: float | None = None) -> float:
-        """Finalise every order due by `now` (default: the panel's now), refunds included."""
-        if now is None:
-            now = self.now()
+        """Finalise every order due by `now` (default: the panel's now), refunds included.
+
+        The common case — nothing due — costs one query that reads the clock and probes the
+        due-time index together."""
         db = self.store.connection()
-        if db.execute("SELECT 1 FROM orders WHERE due_at <= ? LIMIT 1", (now,)).fetchone() is None:
+        if now is None:
+            now, due = db.execute(_PULSE, (self.wall(),)).fetchone()
+        else:
+            due = db.execute("SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= ?)",
+                             (now,)).fetchone()[0]
+        self._seen.now = now
+        if not due:
             return now
         with self.store.transaction() as db:
             rows = db.execute(

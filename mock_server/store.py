@@ -84,6 +84,9 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._owner_pid = os.getpid()
+        # A forked worker must not touch its parent's connections: give it fresh thread-locals
+        # (cheaper than comparing os.getpid() on every query).
+        os.register_at_fork(after_in_child=self._forget_connections)
         self.connection().executescript(SCHEMA)
 
     @property
@@ -92,14 +95,17 @@ class Store:
 
     def connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+        if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
+                                   timeout=30.0, cached_statements=256)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn, self._local.pid = conn, os.getpid()
+            self._local.conn = conn
         return conn
+
+    def _forget_connections(self) -> None:
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
