@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from .dialects import Body, Dialect, encode
+from .dialects import Awkward, Body, Dialect, encode
 from .errors import HTTP_TEXTS, IncorrectOrder, IncorrectRequest, PanelError, RefillNotFound
 from .panel import Account, Panel
 
@@ -127,9 +127,11 @@ def _has(params: Mapping[str, str], name: str) -> bool:
 class Api:
     """The action table and the one error handler of /api/v2."""
 
-    def __init__(self, panel: Panel, dialect: Dialect | None = None) -> None:
+    def __init__(self, panel: Panel, dialect: Dialect | None = None, *,
+                 awkward: Awkward | None = None) -> None:
         self.panel = panel
         self.dialect = dialect or Dialect()
+        self.awkward = awkward  # robustness mode: reshape answers into tolerant variants
         self.actions: dict[str, Callable[[Account, Mapping[str, str]], Body]] = {
             "services": self.services, "add": self.add, "status": self.status,
             "balance": self.balance, "refill": self.refill, "refill_status": self.refill_status,
@@ -142,12 +144,13 @@ class Api:
             handler = self.actions.get(params.values.get("action", ""))
             if params.malformed or handler is None:
                 raise IncorrectRequest(f"unknown action {params.values.get('action', '')[:40]!r}")
-            return json_reply(handler(account, params.values))
+            body = handler(account, params.values)
         except PanelError as exc:
-            return json_reply(self.dialect.error(exc))
+            body = self.dialect.error(exc)
         except Exception:  # a bug: say so in JSON, never with a traceback on the wire
             traceback.print_exc(file=sys.stderr)
             return Reply(500, encode({"error": "Internal error"}))
+        return json_reply(self.awkward.reshape(body) if self.awkward else body)
 
     # Each handler: parse, call, shape.
 

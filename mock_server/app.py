@@ -22,7 +22,7 @@ from . import faults
 from .api import Api, Params, Reply, http_error, read_params
 from .config import Config, build_panel
 from .dialects import Dialect
-from .dialects import encode
+from .dialects import Awkward, encode
 from .errors import HTTP_TEXTS
 from .faults import Fault, FaultBook
 from .journal import Journal
@@ -191,7 +191,8 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     app = Flask("mock_server")
     app.config["SMMKIT"] = config
     app.extensions["smmkit.panel"] = panel
-    api = Api(panel, Dialect(config.dialect))
+    api = Api(panel, Dialect(config.dialect),
+              awkward=Awkward(config.seed) if config.robust else None)
     fault_book = FaultBook(panel.store, seed=config.seed)
     journal = Journal(panel.store, limit=config.journal_limit) if config.journal_limit else None
     app.extensions.update({"smmkit.api": api, "smmkit.faults": fault_book,

@@ -36,6 +36,7 @@ class Config:
     dialect: str = "perfectpanel"
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     max_body: int = MAX_BODY_BYTES
+    robust: bool = False  # answer with seeded awkward-but-valid variants (client robustness)
     journal_limit: int = 10_000  # newest journal entries kept; 0 turns the journal off
 
 
@@ -64,11 +65,23 @@ def load_accounts(path: str | Path | None) -> list[AccountSpec]:
 
 
 def build_panel(config: Config) -> Panel:
+    """A panel over `config.db`. A new store is filled from the accounts and catalogue files;
+    an existing one keeps its state, gains accounts an explicit `--accounts` file adds, takes
+    the catalogue of an explicit `--catalog` file, and runs its clock at `--speed`."""
     clock = manual_clock() if config.clock == "manual" else real_clock(config.speed)
-    return Panel(
-        Store(config.db),
-        seed=config.seed,
-        accounts=load_accounts(config.accounts),
-        catalog=load_catalog(config.catalog),
-        clock=clock,
-    )
+    accounts = load_accounts(config.accounts)
+    catalog = load_catalog(config.catalog)
+    store = Store(config.db)
+    fresh = store.connection().execute("SELECT 1 FROM state").fetchone() is None
+    panel = Panel(store, seed=config.seed, accounts=accounts, catalog=catalog, clock=clock)
+    if not fresh:
+        from . import admin
+
+        for spec in admin.specs_missing(panel, accounts) if config.accounts else ():
+            panel.create_account(spec.key, spec.balance, spec.currency)
+        if config.catalog:
+            admin.replace_catalog(panel, catalog)
+        state = panel.clock_state()
+        if config.clock == "real" and not state.frozen and state.speed != config.speed:
+            panel.change_clock(lambda c, wall: c.with_speed(wall, config.speed))
+    return panel

@@ -10,7 +10,9 @@ Dialects (PROTOCOL.md §7): `perfectpanel` (canonical), `seed` (the api-docs tem
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,10 @@ from .money import format_money
 from .panel import OrderView
 
 DIALECTS = ("perfectpanel", "seed", "raw-keys")
+_STATUS_VARIANTS = {"Canceled": ("Cancelled", "canceled", "CANCELED"),
+                    "In progress": ("In Progress", "in progress", "Inprogress"),
+                    "Completed": ("completed", "COMPLETED"), "Pending": ("pending",),
+                    "Partial": ("partial",), "Processing": ("processing",)}
 
 Body = Any  # JSON-ready: dicts, lists, str, int, bool
 
@@ -90,6 +96,70 @@ class Dialect:
     def cancels(self, results: Mapping[int, PanelError | None]) -> Body:
         return [{"order": i, "cancel": 1 if r is None else self.error(r)}
                 for i, r in results.items()]
+
+
+class Awkward:
+    """Robustness mode: schema-valid but awkward answers from the tolerant profile, seeded.
+
+    Each answer is reshaped the way some real panel would send it — numbers instead of strings,
+    `null` start_count, order ids as strings, status spelling variants, raw i18n error keys,
+    extra fields — so client authors can test their parsing. Same seed, same sequence.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._counter = itertools.count()
+
+    def _rng(self) -> random.Random:
+        return random.Random(f"{self.seed}:awkward:{next(self._counter)}")
+
+    def reshape(self, body: Body) -> Body:
+        return self._walk(body, self._rng())
+
+    def _walk(self, body: Body, rng: random.Random) -> Body:
+        if isinstance(body, list):
+            return [self._walk(item, rng) for item in body]
+        if not isinstance(body, dict):
+            return body
+        out: dict[str, Any] = {}
+        for name, value in body.items():
+            out[name] = self._value(name, value, rng)
+        if "service" in out and "rate" in out and rng.random() < 0.5:
+            out.update({"dripfeed": rng.random() < 0.5, "desc": ""})
+        if "currency" in out and "charge" in out and rng.random() < 0.3:
+            del out["currency"]
+        return out
+
+    def _value(self, name: str, value: Any, rng: random.Random) -> Any:
+        if isinstance(value, (dict, list)):
+            return self._walk(value, rng)
+        coin = rng.random()
+        if name == "error" and isinstance(value, str) and coin < 0.5:
+            return _RAW_BY_TEXT.get(value, value)
+        if name in ("charge", "balance", "rate") and isinstance(value, str) and coin < 0.5:
+            return json.loads(value)  # a JSON number, as some panels send money
+        if name == "start_count" and coin < 0.4:
+            return None if coin < 0.2 else int(value)
+        if name in ("remains", "min", "max") and isinstance(value, str) and coin < 0.5:
+            return int(value)
+        if name == "status" and isinstance(value, str) and value in _STATUS_VARIANTS and coin < 0.6:
+            return rng.choice(_STATUS_VARIANTS[value])
+        if name in ("order", "refill", "service") and not isinstance(value, bool) \
+                and isinstance(value, (int, str)) and coin < 0.5:
+            return str(value) if isinstance(value, int) else int(value)
+        if name == "cancel" and value == 1 and coin < 0.5:
+            return rng.choice(["1", True])
+        return value
+
+
+def _raw_by_text() -> dict[str, str]:
+    from .errors import CANONICAL_TEXTS, RAW_KEY_TEXTS
+
+    return {text: RAW_KEY_TEXTS[code] for code, text in CANONICAL_TEXTS.items()
+            if "{" not in text and RAW_KEY_TEXTS[code] != text}
+
+
+_RAW_BY_TEXT = _raw_by_text()
 
 
 def encode(body: Body) -> bytes:
