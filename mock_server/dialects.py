@@ -77,7 +77,8 @@ class Dialect:
                 for i, v in views.items()}
 
     def balance(self, amount: Any, currency: str) -> Body:
-        return {"balance": format_money(amount), "currency": currency}
+        # The seed template is a Vietnamese panel: its balance is always in VND (§7).
+        return {"balance": format_money(amount), "currency": "VND" if self.seed else currency}
 
     def refill(self, refill_id: int) -> Body:
         return {"refill": str(refill_id)}
