@@ -21,7 +21,7 @@ from .errors import HTTP_TEXTS, IncorrectOrder, IncorrectRequest, PanelError, Re
 from .panel import Account, Panel
 
 MAX_IDS = 100
-_ID = re.compile(r"^\d{1,30}$")
+_ID = re.compile(r"^[0-9]{1,30}$")  # ASCII only: int() also reads "١٠٠"
 JSON_TYPE = "application/json"
 
 

@@ -189,6 +189,8 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     config = config or Config()
     panel = panel or build_panel(config)
     app = Flask("mock_server")
+    # No implicit OPTIONS routes: they would answer an empty HTML body; 405 JSON instead.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["SMMKIT"] = config
     app.extensions["smmkit.panel"] = panel
     api = Api(panel, Dialect(config.dialect),

@@ -29,7 +29,7 @@ SUBSCRIPTION_DELAYS = frozenset(
      540, 600}
 )
 _LINK = re.compile(r"^https?://[^\s/?#]+\.[^\s/?#]+(?:[/?#]\S*)?$|^https?://localhost(?::\d+)?(?:[/?#]\S*)?$")
-_INTEGER = re.compile(r"^\s*-?\d{1,40}\s*$")
+_INTEGER = re.compile(r"^\s*-?[0-9]{1,40}\s*$")  # ASCII only: int() also reads "１００"
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def manual_clock(start: float = 1_767_225_600.0) -> ClockState:
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.ASCII)
 
 
 def parse_duration(text: str | int) -> int | Decimal:

@@ -26,7 +26,7 @@ from .errors import (
     ActiveOrder, CancelUnavailable, IncorrectOrder, IncorrectRequest, IncorrectService,
     InvalidKey, NotEnoughFunds, PanelError, RefillDisabled, RefillNotFound, RefillUnavailable,
 )
-from .money import ZERO, charge_for, parse_money, refund_for
+from .money import ZERO, charge_for, parse_money, refund_for, round_money
 from .store import Store
 
 FIRST_ORDER_ID = 23501
@@ -246,7 +246,7 @@ class Panel:
         service = self._service(params.get("service", ""))
         request = parse_add(service, params)
         total = request.total
-        charge = (service.rate.quantize(Decimal("0.00001")) if service.priced_per_package
+        charge = (round_money(service.rate) if service.priced_per_package
                   else charge_for(service.rate, total))
         with self.store.transaction() as db:
             active = db.execute(

@@ -1,0 +1,87 @@
+"""`smmkit serve` and `python -m mock_server` as processes: the banner, a working URL, and a
+clean Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import read_line, start_serve, wait_ready
+from mock_server.catalog import load_catalog
+from mock_server.config import DEMO_KEY
+
+
+def banner(server, timeout: float = 10) -> list[str]:
+    lines = [server.first_line]
+    deadline = time.monotonic() + timeout
+    while "Press Ctrl-C" not in lines[-1] and time.monotonic() < deadline:
+        line = read_line(server.proc.stdout, deadline - time.monotonic())
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
+def test_serve_prints_url_keys_and_catalogue_then_stops_on_ctrl_c() -> None:
+    server = start_serve("--port", "0", "--db", ":memory:", "--workers", "1")
+    try:
+        assert re.fullmatch(r"smmkit fake panel listening on http://127\.0\.0\.1:\d+/api/v2\n",
+                            server.first_line), server.first_line
+        port = int(re.search(r":(\d+)/api/v2", server.url).group(1))
+        assert port > 0
+        text = "".join(banner(server))
+        assert re.search(r"smmkit-demo-key\s+balance 1000\.00 USD", text), text
+        assert re.search(r"smmkit-second-key\s+balance 250\.00 EUR", text), text
+        assert f"catalogue: {len(load_catalog())} services" in text
+        assert "(throw-away)" in text
+        wait_ready(server.url)
+        body = requests.post(server.url, data={"key": DEMO_KEY, "action": "services"},
+                             timeout=10).json()
+        assert len(body) == len(load_catalog())
+        assert body[0]["service"] == 1
+    finally:
+        started = time.monotonic()
+        code = server.stop(signal.SIGINT, timeout=10)
+    assert code == 0
+    assert time.monotonic() - started < 8  # ~1 s when idle; slack for a loaded CI box
+    with pytest.raises(requests.ConnectionError):
+        requests.post(server.url, data={"key": DEMO_KEY, "action": "balance"}, timeout=2)
+
+
+def test_python_dash_m_serves() -> None:
+    server = start_serve("--port", "0", "--db", ":memory:", "--workers", "1", module=True)
+    try:
+        assert "listening on http://" in server.first_line
+        wait_ready(server.url)
+        assert requests.get(server.url, params={"key": DEMO_KEY, "action": "balance"},
+                            timeout=10).json() == {"balance": "1000", "currency": "USD"}
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.skipif(shutil.which("smmkit") is None, reason="console script not installed")
+def test_console_script_version_and_help() -> None:
+    out = subprocess.run(["smmkit", "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "0.1.0" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "mock_server", "--help"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and "--port" in out.stdout and "--db" in out.stdout
+
+
+def test_port_in_use_is_a_clean_error() -> None:
+    first = start_serve("--port", "0", "--db", ":memory:", "--workers", "1")
+    try:
+        port = re.search(r":(\d+)/api/v2", first.url).group(1)
+        out = subprocess.run([sys.executable, "-m", "mock_server", "--port", port, "--db",
+                              ":memory:"], capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0
+        assert "Error" in out.stderr and "Traceback" not in out.stderr
+    finally:
+        assert first.stop() == 0
