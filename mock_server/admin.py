@@ -103,26 +103,26 @@ def create_account(panel: Panel, data: dict[str, Any]) -> dict[str, Any]:
     return get_account(panel, key)
 
 
+def _forget_history(db: Any, key: str) -> int:
+    """Delete one account's orders, refills and ledger inside `db`'s transaction; its id."""
+    row = db.execute("SELECT id FROM accounts WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        raise NotFound(f"unknown account {key!r}")
+    for table in ("orders", "refills", "ledger"):
+        db.execute(f"DELETE FROM {table} WHERE account_id = ?", (row[0],))
+    return int(row[0])
+
+
 def delete_account(panel: Panel, key: str) -> None:
     with panel.store.transaction() as db:
-        row = db.execute("SELECT id FROM accounts WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise NotFound(f"unknown account {key!r}")
-        for table in ("orders", "refills", "ledger"):
-            db.execute(f"DELETE FROM {table} WHERE account_id = ?", (row[0],))
-        db.execute("DELETE FROM accounts WHERE id = ?", (row[0],))
+        db.execute("DELETE FROM accounts WHERE id = ?", (_forget_history(db, key),))
 
 
 def reset_account(panel: Panel, key: str) -> dict[str, Any]:
     """Forget one account's orders and refills; its balance goes back to its opening."""
     with panel.store.transaction() as db:
-        row = db.execute("SELECT id, opening FROM accounts WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise NotFound(f"unknown account {key!r}")
-        for table in ("orders", "refills", "ledger"):
-            db.execute(f"DELETE FROM {table} WHERE account_id = ?", (row[0],))
         db.execute("UPDATE accounts SET balance = opening, topups = '0', enabled = 1 "
-                   "WHERE id = ?", (row[0],))
+                   "WHERE id = ?", (_forget_history(db, key),))
     return get_account(panel, key)
 
 

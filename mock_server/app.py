@@ -21,8 +21,7 @@ from werkzeug.exceptions import HTTPException
 from . import faults
 from .api import Api, Params, Reply, http_error, read_params
 from .config import Config, build_panel
-from .dialects import Dialect
-from .dialects import Awkward, encode
+from .dialects import Awkward, Dialect, encode
 from .errors import HTTP_TEXTS
 from .faults import Fault, FaultBook
 from .journal import Journal

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import IncorrectLink, IncorrectRequest, QuantityTooHigh, QuantityTooLow
 from .money import parse_money
@@ -282,15 +283,21 @@ def service_from_json(data: Mapping[str, Any]) -> Service:
     return service
 
 
-def load_catalog(path: str | Path | None = None) -> list[Service]:
-    """The catalogue from a JSON list (default: the one shipped with the package)."""
+def read_json_list(path: str | Path | None, shipped: str, what: str) -> list[Any]:
+    """A JSON list from `path`, or from the package's data file `shipped` when path is None."""
     if path is None:
-        text = resources.files("mock_server").joinpath("data/catalog.json").read_text("utf-8")
+        text = resources.files("mock_server").joinpath(f"data/{shipped}").read_text("utf-8")
     else:
         text = Path(path).read_text("utf-8")
     entries = json.loads(text)
     if not isinstance(entries, list):
-        raise ValueError("a catalogue file holds a JSON list of services")
+        raise ValueError(f"{what} file holds a JSON list")
+    return entries
+
+
+def load_catalog(path: str | Path | None = None) -> list[Service]:
+    """The catalogue from a JSON list (default: the one shipped with the package)."""
+    entries = read_json_list(path, "catalog.json", "a catalogue")
     services = [service_from_json(entry) for entry in entries]
     ids = [s.service for s in services]
     if len(ids) != len(set(ids)):

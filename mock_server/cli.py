@@ -17,7 +17,8 @@ from .panel import Panel
 from .store import default_db_path
 
 
-@click.group(context_settings={"auto_envvar_prefix": "SMMKIT", "help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"auto_envvar_prefix": "SMMKIT",
+                             "help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="smmkit")
 def main() -> None:
     """smmkit: a stateful fake SMM panel (API v2) and a contract-test kit for it."""

@@ -5,12 +5,11 @@ Nothing in the core reads the environment; `build_panel` turns a Config into a P
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import load_catalog
+from .catalog import load_catalog, read_json_list
 from .clock import manual_clock, real_clock
 from .money import parse_money
 from .panel import AccountSpec, Panel
@@ -42,15 +41,7 @@ class Config:
 
 def load_accounts(path: str | Path | None) -> list[AccountSpec]:
     """Accounts from a JSON list of {"key", "balance", "currency"} (default: the shipped demo)."""
-    if path is None:
-        from importlib import resources
-
-        text = resources.files("mock_server").joinpath("data/accounts.json").read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
-    entries = json.loads(text)
-    if not isinstance(entries, list):
-        raise ValueError("an accounts file holds a JSON list")
+    entries = read_json_list(path, "accounts.json", "an accounts")
     specs = []
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not entry["key"]:

@@ -79,8 +79,10 @@ def accounts(ctx: click.Context, verb: str, key: str | None, value: str | None, 
     calls = {
         "list": lambda c: c.accounts.list(), "show": lambda c: c.accounts.get(k),
         "create": lambda c: c.accounts.create(k, balance, currency_code),
-        "top-up": lambda c: c.accounts.top_up(k, v), "set-balance": lambda c: c.accounts.set_balance(k, v),
-        "currency": lambda c: c.accounts.set_currency(k, v), "disable": lambda c: c.accounts.disable(k),
+        "top-up": lambda c: c.accounts.top_up(k, v),
+        "set-balance": lambda c: c.accounts.set_balance(k, v),
+        "currency": lambda c: c.accounts.set_currency(k, v),
+        "disable": lambda c: c.accounts.disable(k),
         "enable": lambda c: c.accounts.enable(k), "delete": lambda c: c.accounts.delete(k),
         "reset": lambda c: c.accounts.reset(k),
     }
@@ -140,7 +142,8 @@ def refills(ctx: click.Context, verb: str, refill_id: int | None, status: str | 
 @ctl.command()
 @click.argument("verb", type=click.Choice(["list", "add", "change", "remove"]))
 @click.argument("service_id", required=False, type=int)
-@click.option("--json", "fields", help='Fields as JSON, e.g. \'{"rate": "1.20", "enabled": false}\'')
+@click.option("--json", "fields",
+              help='Fields as JSON, e.g. \'{"rate": "1.20", "enabled": false}\'')
 @click.pass_context
 def services(ctx: click.Context, verb: str, service_id: int | None, fields: str | None) -> None:
     """list | add --json '{...}' | change ID --json '{...}' | remove ID"""
@@ -171,7 +174,8 @@ def services(ctx: click.Context, verb: str, service_id: int | None, fields: str 
 @click.option("--retry-after", type=int)
 @click.option("--error")
 @click.pass_context
-def faults(ctx: click.Context, verb: str, kind_or_id: str | None, action: str, **options: Any) -> None:
+def faults(ctx: click.Context, verb: str, kind_or_id: str | None, action: str,
+           **options: Any) -> None:
     """list | add KIND [--action add --count 1 | --probability 0.1 ...] | clear [ID]"""
     if verb == "list":
         _run(ctx, lambda c: c.faults.list())

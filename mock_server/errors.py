@@ -16,7 +16,8 @@ CANONICAL_TEXTS: dict[str, str] = {
     "min_quantity": "Quantity less than minimal {limit}",
     "max_quantity": "Quantity more than maximum {limit}",
     "not_enough_funds": "Not enough funds on balance",
-    "active_order": "You have active order with this link. Please wait until order being completed.",
+    "active_order":  # noqa: E501 - the observed text, to the character
+        "You have active order with this link. Please wait until order being completed.",
     "incorrect_order": "Incorrect order ID",
     "refill_not_found": "Refill not found",
     "refill_disabled": "Refill is disabled for this service",  # (choice)

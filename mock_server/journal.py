@@ -3,9 +3,10 @@
 Entries go to a SQLite file of their own beside the panel's store (`<db>.journal`), so writing
 the journal never waits on the money transactions. Each worker buffers entries and writes them
 in one batch (every 64 entries, every 0.2 s, and before any read in that worker), which keeps
-the journal off the hot path; another worker's newest entries show within 0.2 s. The key is never stored: parameters keep
-`key` as "***" and a short fingerprint lets the control plane filter by key. The request-schema
-verdict is computed when the journal is read, not on the hot path.
+the journal off the hot path; another worker's newest entries show within 0.2 s.
+The key is never stored: parameters keep `key` as "***" and a short fingerprint lets the
+control plane filter by key. The request-schema verdict is computed when the journal is read,
+not on the hot path.
 """
 
 from __future__ import annotations

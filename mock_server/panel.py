@@ -23,8 +23,17 @@ from . import lifecycle as lc
 from .catalog import Service, parse_add, parse_int, service_from_json
 from .clock import ClockState
 from .errors import (
-    ActiveOrder, CancelUnavailable, IncorrectOrder, IncorrectRequest, IncorrectService,
-    InvalidKey, NotEnoughFunds, PanelError, RefillDisabled, RefillNotFound, RefillUnavailable,
+    ActiveOrder,
+    CancelUnavailable,
+    IncorrectOrder,
+    IncorrectRequest,
+    IncorrectService,
+    InvalidKey,
+    NotEnoughFunds,
+    PanelError,
+    RefillDisabled,
+    RefillNotFound,
+    RefillUnavailable,
 )
 from .money import ZERO, charge_for, parse_money, refund_for, round_money
 from .store import Store
@@ -154,7 +163,8 @@ class Panel:
     def change_clock(self, change: Callable[[ClockState, float], ClockState]) -> ClockState:
         """Apply `change(state, wall)` to the shared clock, then settle what became due."""
         with self.store.transaction() as db:
-            row = db.execute("SELECT anchor_wall, anchor_panel, speed, frozen FROM state").fetchone()
+            row = db.execute(
+                "SELECT anchor_wall, anchor_panel, speed, frozen FROM state").fetchone()
             new = change(ClockState(row[0], row[1], row[2], bool(row[3])), self.wall())
             db.execute("UPDATE state SET anchor_wall=?, anchor_panel=?, speed=?, frozen=?",
                        (new.anchor_wall, new.anchor_panel, new.speed, int(new.frozen)))
