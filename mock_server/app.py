@@ -171,16 +171,56 @@ _REASONS = {200: "OK", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUES
 
 
 class Dispatcher:
-    """Route /api/v2 to the lean endpoint, everything else to Flask."""
+    """Route /api/v2 to the lean endpoint, everything else to Flask.
+
+    Whatever the answer, the request body is read to its end before replying: a body left
+    unread on a keep-alive connection (a 404, a 405) would be parsed as the next request."""
 
     def __init__(self, endpoint: ApiEndpoint, fallback: Any) -> None:
         self.endpoint = endpoint
         self.fallback = fallback
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "") in API_PATHS:
-            return self.endpoint(environ, start_response)
-        return self.fallback(environ, start_response)
+        app = self.endpoint if environ.get("PATH_INFO", "") in API_PATHS else self.fallback
+        _bound_input(environ)
+
+        def start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            if not _drain(environ):
+                headers = [*headers, ("Connection", "close")]
+            return start_response(status, headers, *exc)
+
+        return app(environ, start)
+
+
+def _bound_input(environ: dict[str, Any]) -> None:
+    """Make wsgi.input end at Content-Length (a raw socket file would block past it)."""
+    from werkzeug.wsgi import LimitedStream
+
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    stream = environ.get("wsgi.input")
+    if stream is not None and length > 0 and not isinstance(stream, LimitedStream):
+        environ["wsgi.input"] = LimitedStream(stream, length)
+
+
+def _drain(environ: dict[str, Any]) -> bool:
+    """Read what is left of the request body (in chunks, never held); False when it cannot be
+    read, so the connection should not be reused."""
+    stream = environ.get("wsgi.input")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    if stream is None or length <= 0:
+        return True
+    try:
+        while stream.read(65536):
+            pass
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def create_app(panel: Panel | None = None, *, config: Config | None = None) -> Flask:

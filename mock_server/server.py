@@ -101,7 +101,7 @@ def serve(config: Config, *, announce: Callable[[Panel, str], None] | None = Non
             settings = {
                 "bind": [f"fd://{sock.fileno()}"],
                 "workers": config.workers,
-                "worker_class": "gthread",
+                "worker_class": "mock_server.workers.JsonErrorThreadWorker",
                 "threads": config.threads,
                 "keepalive": 5,
                 "timeout": 60,

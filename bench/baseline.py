@@ -1,0 +1,64 @@
+"""The baseline: a raw WSGI callable with a constant `balance` body, served like `smmkit serve`.
+
+`python bench/baseline.py --workers 2 --threads 16` binds 127.0.0.1 port 0, prints
+"baseline listening on http://HOST:PORT/api/v2" and runs gunicorn with the very settings of
+`mock_server.server.serve` (gthread, same workers/threads/keepalive, preloaded, socket bound
+first) — so the ratio scenario/baseline isolates the fake's own cost from the server's.
+`gunicorn -k gthread -w 2 --threads 16 bench.baseline:app` serves the same callable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+BODY = b'{"balance":"100.84292","currency":"USD"}'
+HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(BODY)))]
+
+
+def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    stream = environ["wsgi.input"]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length:
+        stream.read(length)  # read the body like the real endpoint does
+    start_response("200 OK", HEADERS)
+    return [BODY]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    args = parser.parse_args(argv)
+
+    from gunicorn.app.base import BaseApplication
+
+    from mock_server.server import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    host, port = sock.getsockname()[:2]
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            # Keep in step with mock_server.server.serve.
+            settings = {
+                "bind": [f"fd://{sock.fileno()}"], "workers": args.workers,
+                "worker_class": "gthread", "threads": args.threads, "keepalive": 5,
+                "timeout": 60, "graceful_timeout": 5, "accesslog": None, "errorlog": "-",
+                "loglevel": "warning", "preload_app": True, "proc_name": "smmkit-baseline",
+            }
+            for name, value in settings.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Any:
+            return app
+
+    print(f"baseline listening on http://{host}:{port}/api/v2", flush=True)
+    sys.argv = sys.argv[:1]  # gunicorn must not read our options
+    Gunicorn().run()
+
+
+if __name__ == "__main__":
+    main()
