@@ -25,7 +25,7 @@ from .dialects import Awkward, Dialect, encode
 from .errors import HTTP_TEXTS
 from .faults import Fault, FaultBook
 from .journal import Journal
-from .panel import Panel
+from .panel import Moment, Panel
 
 API_PATHS = frozenset({"/api/v2", "/api/v2/"})
 API_METHODS = ("GET", "HEAD", "POST")
@@ -43,9 +43,10 @@ class ApiEndpoint:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
-        reply, params, fault = self.respond(environ)
-        if self.journal is not None and params is not None:
-            self._record(params, reply, started, fault)
+        with self.api.panel.request() as moment:
+            reply, params, fault = self.respond(environ, moment)
+            if self.journal is not None and params is not None:
+                self._record(params, reply, started, fault, moment)
         if reply is DROPPED:
             _drop_connection(environ)
             start_response("500 DROPPED", [("Content-Length", "0")])
@@ -55,7 +56,8 @@ class ApiEndpoint:
         start_response(f"{reply.status} {_REASONS.get(reply.status, 'OK')}", headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [reply.body]
 
-    def respond(self, environ: dict[str, Any]) -> tuple[Reply, Params | None, Fault | None]:
+    def respond(self, environ: dict[str, Any],
+                moment: Moment) -> tuple[Reply, Params | None, Fault | None]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in API_METHODS:
             return http_error(405, (("Allow", ", ".join(API_METHODS)),)), None, None
@@ -66,7 +68,7 @@ class ApiEndpoint:
         params = read_params(environ.get("QUERY_STRING", ""), content_type, body,
                              multipart=lambda: _multipart(environ, body))
         fault = None
-        if self.faults is not None:
+        if self.faults is not None and moment.faults:
             fault = self.faults.pick(params.values.get("action", ""), params.values.get("key"))
         if fault is None:
             return self.api.handle(params), params, None
@@ -120,14 +122,15 @@ class ApiEndpoint:
             return None if len(data) > self.max_body else data
         return b""
 
-    def _record(self, params: Params, reply: Reply, started: float, fault: Fault | None) -> None:
+    def _record(self, params: Params, reply: Reply, started: float, fault: Fault | None,
+                moment: Moment) -> None:
         service_type = None
         if params.values.get("action") == "add":
             service = self.api.panel.catalog().get(_int(params.values.get("service")))
             service_type = service.type if service else None
         assert self.journal is not None
         self.journal.record(
-            at=self.api.panel.last_seen_now(), params=params.values,
+            at=moment.now, params=params.values,
             status=0 if reply is DROPPED else reply.status,
             body=b"" if reply is DROPPED else reply.body,
             latency=time.perf_counter() - started, fault=fault.kind if fault else None,

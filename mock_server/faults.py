@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +30,6 @@ KINDS = {
     "malformed_json": "a body that is not valid JSON",
 }
 ACTIONS = ("*", "services", "add", "status", "balance", "refill", "refill_status", "cancel")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS faults (
-    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, action TEXT NOT NULL, key TEXT,
-    remaining INTEGER, probability REAL, seen INTEGER NOT NULL DEFAULT 0,
-    params TEXT NOT NULL DEFAULT '{}'
-);
-"""
 
 
 class FaultError(ValueError):
@@ -115,9 +107,8 @@ class FaultBook:
     """The fault rules of one panel, shared through its store."""
 
     def __init__(self, store: Store, seed: int = 1) -> None:
-        self.store = store
+        self.store = store  # the faults table is part of the store's schema
         self.seed = seed
-        store.connection().executescript(SCHEMA)
 
     def add(self, spec: dict[str, Any]) -> Fault:
         rule = validate(spec)
@@ -143,12 +134,6 @@ class FaultBook:
 
     def pick(self, action: str, key: str | None) -> Fault | None:
         """The fault that strikes this request, if any (consuming a count / a random draw)."""
-        db = self.store.connection()
-        try:
-            if db.execute("SELECT 1 FROM faults LIMIT 1").fetchone() is None:
-                return None  # the common case: one indexed probe, no write
-        except sqlite3.OperationalError:
-            return None
         with self.store.transaction() as db:
             rows = db.execute(
                 "SELECT id, kind, action, key, remaining, probability, params, seen FROM faults "

@@ -15,7 +15,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -41,9 +42,11 @@ from .store import Store
 FIRST_ORDER_ID = 23501
 FIRST_REFILL_ID = 1
 MAX_ID = 2**62  # larger ids cannot exist; answering "unknown" keeps them away from SQLite
-# The panel's now (same arithmetic as ClockState.now) and whether any order is due by then.
-_PULSE = ("SELECT n, EXISTS(SELECT 1 FROM orders WHERE due_at <= n) FROM (SELECT CASE WHEN frozen "
-          "THEN anchor_panel ELSE anchor_panel + (? - anchor_wall) * speed END AS n FROM state)")
+# One query per request: the panel's now (same arithmetic as ClockState.now), whether any
+# order is due for settling by then, and whether any fault rule is armed.
+_PULSE = ("SELECT n, EXISTS(SELECT 1 FROM orders WHERE due_at <= n), EXISTS(SELECT 1 FROM faults) "
+          "FROM (SELECT CASE WHEN frozen THEN anchor_panel "
+          "ELSE anchor_panel + (? - anchor_wall) * speed END AS n FROM state)")
 _PLAN_COLUMNS = ("total, per_run, runs, interval, created_at, start_at, unit_seconds, outcome, "
                  "delivered_final, start_count, cancel_at")
 
@@ -67,6 +70,15 @@ class AccountSpec:
 
 
 @dataclass(frozen=True)
+class Moment:
+    """One instant of the panel, as a request sees it."""
+
+    now: float
+    due: bool  # some order's final time has passed and its refund is not yet booked
+    faults: bool  # some fault rule is armed
+
+
+@dataclass(frozen=True)
 class OrderView:
     """What `status` reports for one order."""
 
@@ -80,6 +92,14 @@ class OrderView:
 
 def _plan(row: sqlite3.Row | tuple) -> lc.Plan:
     return lc.Plan(*row[:11])
+
+
+def _due_refund(plan: lc.Plan, charge: Decimal) -> Decimal:
+    """The refund an order's final state implies (Partial: the undelivered part; Canceled: all)."""
+    final = lc.final_state(plan)
+    if final.status in (lc.PARTIAL, lc.CANCELED):
+        return refund_for(charge, final.remains, plan.total)
+    return ZERO
 
 
 class Panel:
@@ -102,7 +122,7 @@ class Panel:
         self._initial_catalog = tuple(catalog)
         self._initial_clock = clock or ClockState(wall(), wall())
         self._catalog_cache: tuple[int, dict[int, Service]] = (-1, {})
-        self._seen = threading.local()  # the panel time this thread last settled at
+        self._pinned = threading.local()  # the Moment of the request this thread is serving
         if self.store.connection().execute("SELECT 1 FROM state").fetchone() is None:
             self._populate()
 
@@ -155,10 +175,23 @@ class Panel:
     def now(self) -> float:
         return self.clock_state().now(self.wall())
 
-    def last_seen_now(self) -> float:
-        """The panel time this thread's last request ran at (for the journal), else now."""
-        seen = getattr(self._seen, "now", None)
-        return self.now() if seen is None else seen
+    def moment(self) -> Moment:
+        """The panel's now, with the due/faults probes; pinned while inside `request()`."""
+        pinned = getattr(self._pinned, "moment", None)
+        if pinned is not None:
+            return pinned
+        now, due, faults = self.store.connection().execute(_PULSE, (self.wall(),)).fetchone()
+        return Moment(now, bool(due), bool(faults))
+
+    @contextmanager
+    def request(self) -> Iterator[Moment]:
+        """Serve one request at one instant: the clock is read once, whatever the request does."""
+        self._pinned.moment = None
+        moment = self._pinned.moment = self.moment()
+        try:
+            yield moment
+        finally:
+            self._pinned.moment = None
 
     def change_clock(self, change: Callable[[ClockState, float], ClockState]) -> ClockState:
         """Apply `change(state, wall)` to the shared clock, then settle what became due."""
@@ -215,11 +248,19 @@ class Panel:
         return balance
 
     def balance(self, who: Account | str) -> tuple[Decimal, str]:
+        """The balance with every refund already due, read without taking the write lock."""
         account = self._account(who)
-        self.settle()
-        row = self.store.connection().execute(
-            "SELECT balance, currency FROM accounts WHERE id = ?", (account.id,)).fetchone()
-        return Decimal(row[0]), row[1]
+        moment = self.moment()
+        query = "SELECT balance, currency FROM accounts WHERE id = ?"
+        if not moment.due:
+            row = self.store.connection().execute(query, (account.id,)).fetchone()
+            return Decimal(row[0]), row[1]
+        with self.store.snapshot() as db:  # balance and unbooked refunds from one snapshot
+            row = db.execute(query, (account.id,)).fetchone()
+            pending = sum((_due_refund(_plan(r), Decimal(r[11])) for r in db.execute(
+                f"SELECT {_PLAN_COLUMNS}, charge FROM orders WHERE account_id = ? "
+                "AND due_at <= ?", (account.id, moment.now))), ZERO)
+        return Decimal(row[0]) + pending, row[1]
 
     # ------------------------------------------------------------ catalogue
 
@@ -252,13 +293,16 @@ class Panel:
     def add_order(self, who: Account | str, params: Mapping[str, str]) -> int:
         """Validate, price and place an order, debiting its charge atomically; its id."""
         account = self._account(who)
-        now = self.settle()
+        moment = self.moment()
+        now = moment.now
         service = self._service(params.get("service", ""))
         request = parse_add(service, params)
         total = request.total
         charge = (round_money(service.rate) if service.priced_per_package
                   else charge_for(service.rate, total))
         with self.store.transaction() as db:
+            if moment.due:
+                self._settle_in(db, now)
             active = db.execute(
                 "SELECT 1 FROM orders WHERE account_id = ? AND service_id = ? AND link = ? "
                 "AND due_at IS NOT NULL LIMIT 1", (account.id, service.service, request.link)
@@ -306,22 +350,25 @@ class Panel:
     ) -> dict[int, OrderView | PanelError]:
         """Each requested id → its view, or IncorrectOrder when this key has no such order."""
         account = self._account(who)
-        now = self.settle()
+        now = self.moment().now
         ids = list(dict.fromkeys(order_ids))
         rows = self._orders(account, ids,
                             f"{_PLAN_COLUMNS}, id, charge, refunded, final_status, "
-                            "final_remains, final_start_count")
+                            "final_remains, final_start_count, due_at")
         result: dict[int, OrderView | PanelError] = {}
         for order_id in ids:
             row = rows.get(order_id)
             if row is None:
                 result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                 continue
+            charge = Decimal(row[12])
             if row[14] is not None:
-                view = lc.View(row[14], row[15], row[16])
+                view, kept = lc.View(row[14], row[15], row[16]), charge - Decimal(row[13])
+            elif row[17] <= now:  # final, refund not booked yet: report what booking will do
+                plan = _plan(row)
+                view, kept = lc.final_state(plan), charge - _due_refund(plan, charge)
             else:
-                view = lc.view_at(_plan(row), now)
-            kept = Decimal(row[12]) - Decimal(row[13])
+                view, kept = lc.view_at(_plan(row), now), charge
             result[order_id] = OrderView(order_id, kept, view.start_count, view.status,
                                          view.remains, account.currency)
         return result
@@ -340,11 +387,14 @@ class Panel:
     def cancel(self, who: Account | str, order_ids: Iterable[int]) -> dict[int, PanelError | None]:
         """Accept cancel requests (they take effect `CANCEL_DELAY` later); None = accepted."""
         account = self._account(who)
-        now = self.settle()
+        moment = self.moment()
+        now = moment.now
         ids = list(dict.fromkeys(order_ids))
         catalog = self.catalog()
         result: dict[int, PanelError | None] = {}
         with self.store.transaction() as db:
+            if moment.due:
+                self._settle_in(db, now)
             rows = self._orders(account, ids, f"{_PLAN_COLUMNS}, id, service_id, due_at")
             for order_id in ids:
                 row = rows.get(order_id)
@@ -366,26 +416,27 @@ class Panel:
     # ------------------------------------------------------------ settling
 
     def settle(self, now: float | None = None) -> float:
-        """Finalise every order due by `now` (default: the panel's now), refunds included.
+        """Book every order due by `now` (default: the panel's now): final status and refund.
 
-        The common case — nothing due — costs one query that reads the clock and probes the
-        due-time index together."""
-        db = self.store.connection()
+        Reads never need this (they report what booking will do); writes book inside their
+        own transaction; the control plane books after moving the clock."""
         if now is None:
-            now, due = db.execute(_PULSE, (self.wall(),)).fetchone()
+            moment = self.moment()
+            now, due = moment.now, moment.due
         else:
-            due = db.execute("SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= ?)",
-                             (now,)).fetchone()[0]
-        self._seen.now = now
-        if not due:
-            return now
-        with self.store.transaction() as db:
-            rows = db.execute(
-                f"SELECT {_PLAN_COLUMNS}, id, account_id, charge FROM orders WHERE due_at <= ? "
-                "ORDER BY due_at, id", (now,)).fetchall()
-            for row in rows:
-                self._finalise(db, row[11], row[12], Decimal(row[13]), _plan(row))
+            due = self.store.connection().execute(
+                "SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= ?)", (now,)).fetchone()[0]
+        if due:
+            with self.store.transaction() as db:
+                self._settle_in(db, now)
         return now
+
+    def _settle_in(self, db: sqlite3.Connection, now: float) -> None:
+        rows = db.execute(
+            f"SELECT {_PLAN_COLUMNS}, id, account_id, charge FROM orders WHERE due_at <= ? "
+            "ORDER BY due_at, id", (now,)).fetchall()
+        for row in rows:
+            self._finalise(db, row[11], row[12], Decimal(row[13]), _plan(row))
 
     @staticmethod
     def _finalise(db: sqlite3.Connection, order_id: int, account_id: int, charge: Decimal,
@@ -412,11 +463,14 @@ class Panel:
     def refill(self, who: Account | str, order_ids: Iterable[int]) -> dict[int, int | PanelError]:
         """Request refills; each order id → the new refill id, or why not."""
         account = self._account(who)
-        now = self.settle()
+        moment = self.moment()
+        now = moment.now
         ids = list(dict.fromkeys(order_ids))
         catalog = self.catalog()
         result: dict[int, int | PanelError] = {}
         with self.store.transaction() as db:
+            if moment.due:
+                self._settle_in(db, now)
             rows = self._orders(account, ids, "id, service_id, final_status, final_at")
             for order_id in ids:
                 row = rows.get(order_id)

@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS ledger (
     kind TEXT NOT NULL, amount TEXT NOT NULL, order_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id);
+CREATE TABLE IF NOT EXISTS faults (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, action TEXT NOT NULL, key TEXT,
+    remaining INTEGER, probability REAL, seen INTEGER NOT NULL DEFAULT 0,
+    params TEXT NOT NULL DEFAULT '{}'
+);
 """
 
 
@@ -83,6 +88,7 @@ class Store:
             self.path = Path(path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._write_lock = threading.Lock()
         self._owner_pid = os.getpid()
         # A forked worker must not touch its parent's connections: give it fresh thread-locals
         # (cheaper than comparing os.getpid() on every query).
@@ -106,18 +112,34 @@ class Store:
 
     def _forget_connections(self) -> None:
         self._local = threading.local()
+        self._write_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: everything inside commits together or not at all."""
+        """A write transaction: everything inside commits together or not at all.
+
+        Threads of one process queue on a mutex first: SQLite's own busy handler sleeps in
+        growing steps while it waits for the write lock, which turned short waits into
+        half-second tails under load. Processes still meet at SQLite's lock."""
         db = self.connection()
-        db.execute("BEGIN IMMEDIATE")
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed state."""
+        db = self.connection()
+        db.execute("BEGIN")
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        finally:
+            db.execute("COMMIT")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
