@@ -68,7 +68,7 @@ def reachable(start: str, end: str, table: dict[str, frozenset[str]] = TRANSITIO
     return start == end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Everything that decides an order's history. Times are panel seconds."""
 
@@ -123,7 +123,7 @@ class Plan:
         return self.natural_end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class View:
     status: str
     remains: int

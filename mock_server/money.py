@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 FIVE_PLACES = Decimal("0.00001")
 ZERO = Decimal("0")
@@ -41,6 +42,7 @@ def round_money(amount: Decimal) -> Decimal:
     return amount.quantize(FIVE_PLACES, rounding=ROUND_HALF_UP)
 
 
+@lru_cache(maxsize=65_536)  # polling answers repeat the same few amounts over and over
 def format_money(amount: Decimal) -> str:
     """Charges and balances: at most 5 decimals, trailing zeros trimmed, never an exponent."""
     text = format(round_money(amount), "f")

@@ -78,7 +78,7 @@ class Moment:
     faults: bool  # some fault rule is armed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderView:
     """What `status` reports for one order."""
 
