@@ -27,11 +27,33 @@ def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     return [BODY]
 
 
+def serve_granian(workers: int, threads: int) -> None:
+    """The same callable on granian with the settings of mock_server.server._serve_granian."""
+    import os
+
+    from granian import Granian
+
+    from mock_server.server import bind_socket
+
+    with bind_socket("127.0.0.1", 0) as probe:
+        port = probe.getsockname()[1]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(
+        os.path.abspath(__file__)), os.environ.get("PYTHONPATH")]))
+    print(f"baseline listening on http://127.0.0.1:{port}/api/v2", flush=True)
+    Granian("baseline:app", address="127.0.0.1", port=port, interface="wsgi", workers=workers,
+            blocking_threads=threads, backlog=2048, log_level="warning").serve()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
     args = parser.parse_args(argv)
+    if args.server == "granian":
+        serve_granian(args.workers, args.threads)
+        return
 
     from gunicorn.app.base import BaseApplication
 

@@ -8,7 +8,8 @@
    (bench/populate.py), with start-up time and the server's peak RSS.
 3. `--profile`: py-spy samples both workers during a balance and an add load.
 
-Results: a table on stdout, bench/results/<date>[-quick].json, and (full runs) bench/RESULTS.md.
+Results: a table on stdout, bench/results/<date>[-granian][-quick].json, and (full runs)
+bench/RESULTS.md (gunicorn, the default server) or bench/RESULTS-granian.md (`--server granian`).
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ def accounts_file(work: Path) -> Path:
     return path
 
 
+SERVER = "gunicorn"  # `--server`: which of smmkit serve's servers to measure
+
+
 def smmkit(db: Path, accounts: Path, work: Path, workers: int) -> h.Server:
     argv = [*h.serve_command(), "--port", "0", "--db", str(db), "--workers", str(workers),
-            "--accounts", str(accounts)]
+            "--accounts", str(accounts), "--server", SERVER]
     return h.Server(argv, work / "server.log")
 
 
@@ -89,8 +93,9 @@ def measure(url: str, scenario: str, seconds: float, warm: float, data: Path) ->
 
 
 def run_baseline(work: Path, seconds: float, warm: float, data: Path, workers: int) -> dict:
-    log("baseline: raw WSGI constant body, same gunicorn settings")
-    server = h.Server([sys.executable, str(h.BENCH / "baseline.py"), "--workers", str(workers)],
+    log(f"baseline: raw WSGI constant body, same {SERVER} settings")
+    server = h.Server([sys.executable, str(h.BENCH / "baseline.py"), "--workers", str(workers),
+                       "--server", SERVER],
                       work / "baseline.log")
     with server:
         server.wait_ready("k")
@@ -239,12 +244,12 @@ Python {info['machine']['python']}, SQLite {info['machine']['sqlite']}, gunicorn
 {info['machine']['gunicorn']}, Flask {info['machine']['flask']}, smmkit {info['machine']['smmkit']},
 {info['machine']['wrk']}.
 
-How: the fake runs as `smmkit serve --port 0 --db FILE --workers 2 --accounts FILE` (gunicorn
-gthread, 2 workers × 16 threads, one SQLite store); load is `wrk -t2 -c{32} -d{info['seconds']}s
---latency -s bench/smm.lua URL -- SCENARIO IDS NONCE` on loopback after a {info['warm']} s warm-up,
+How: the fake runs as `smmkit serve --port 0 --db FILE --workers 2 --accounts FILE --server
+{info['server']}` (2 workers × 16 threads, one SQLite store); load is
+`wrk -t2 -c{32} -d{info['seconds']}s --latency -s bench/smm.lua URL -- SCENARIO IDS NONCE` on loopback after a {info['warm']} s warm-up,
 with wrk on the same {info['machine']['nproc']}-core machine (it takes CPU from the server, as it
 does for the baseline). The baseline is bench/baseline.py: a constant-body WSGI callable under
-the same gunicorn settings. `status` polls random orders of 4 keys; `multi` asks 100 ids at once;
+the same server and settings. `status` polls random orders of 4 keys; `multi` asks 100 ids at once;
 `add` orders service 3 × 20 with a unique link each; `mix` is 40% status, 40% status of 20 ids,
 10% add, 5% balance, 5% services. "error bodies" counts 200 answers whose JSON is an error.
 Scale runs use stores filled by bench/populate.py (95% final, 5% active orders) and poll ids
@@ -264,7 +269,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="also run py-spy (PROFILE data)")
     parser.add_argument("--no-scale", action="store_true")
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
+                        help="smmkit serve --server (the baseline runs on the same server)")
     args = parser.parse_args(argv)
+    global SERVER
+    SERVER = args.server
     h.ensure_wrk()
     seconds = args.seconds or (3 if args.quick else 20)
     warm = 1 if args.quick else 3
@@ -281,17 +290,18 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     date = dt.date.today().isoformat()
     info = {"date": date, "quick": args.quick, "seconds": seconds, "warm": warm,
-            "workers": args.workers, "machine": machine(),
+            "workers": args.workers, "server": SERVER, "machine": machine(),
             "command": " ".join(["python", "bench/run.py", *(argv or sys.argv[1:])]),
             "wall_s": round(time.perf_counter() - started, 1)}
     results_dir = h.BENCH / "results"
     results_dir.mkdir(exist_ok=True)
-    name = f"{date}{'-quick' if args.quick else ''}.json"
+    suffix = "" if SERVER == "gunicorn" else f"-{SERVER}"
+    name = f"{date}{suffix}{'-quick' if args.quick else ''}.json"
     (results_dir / name).write_text(json.dumps(
         {**info, "scenarios": main_results, "scale": scale, "targets": checks,
          "profile": profile}, indent=1))
     if not args.quick:
-        write_results_md(h.BENCH / "RESULTS.md", info, info["command"], text, name)
+        write_results_md(h.BENCH / f"RESULTS{suffix}.md", info, info["command"], text, name)
     log(f"wrote bench/results/{name} in {info['wall_s']} s")
 
 

@@ -237,7 +237,7 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     app.extensions["smmkit.panel"] = panel
     api = Api(panel, Dialect(config.dialect),
               awkward=Awkward(config.seed) if config.robust else None)
-    fault_book = FaultBook(panel.store, seed=config.seed)
+    fault_book = FaultBook(panel.store, seed=config.seed, can_drop=config.server != "granian")
     journal = Journal(panel.store, limit=config.journal_limit) if config.journal_limit else None
     app.extensions.update({"smmkit.api": api, "smmkit.faults": fault_book,
                            "smmkit.journal": journal})

@@ -45,19 +45,24 @@ def main() -> None:
 @click.option("--dialect", default="perfectpanel", show_default=True,
               type=click.Choice(["perfectpanel", "seed", "raw-keys"]),
               help="Response shapes and error texts.")
+@click.option("--server", default="gunicorn", show_default=True,
+              type=click.Choice(["gunicorn", "granian"]),
+              help="gunicorn: every fault kind; granian: the fastest, but it cannot drop "
+                   "connections (drop / lost_after_commit faults are refused).")
 @click.option("--robust", is_flag=True,
               help="Robustness mode: seeded awkward-but-valid answers (numbers for money, "
                    "null start_count, status spellings, raw error keys) to test client parsing.")
 @click.option("--admin-token", default=None, envvar="SMMKIT_ADMIN_TOKEN",
               help="Bearer token for /_control/ (default: generated and printed).")
 def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | None, seed: int,
-          speed: float, workers: int, threads: int, dialect: str, robust: bool,
+          speed: float, workers: int, threads: int, dialect: str, server: str, robust: bool,
           admin_token: str | None) -> None:
     """Start the fake panel (default http://127.0.0.1:8080/api/v2)."""
     from .server import serve as run
 
     options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
-                   speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust)
+                   speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
+                   server=server)
     config = Config(**options) if admin_token is None else Config(**options,
                                                                   admin_token=admin_token)
     try:

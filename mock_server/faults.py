@@ -32,6 +32,9 @@ KINDS = {
 ACTIONS = ("*", "services", "add", "status", "balance", "refill", "refill_status", "cancel")
 
 
+DROPPING_KINDS = frozenset({"drop", "lost_after_commit"})
+
+
 class FaultError(ValueError):
     """A fault rule that does not make sense; the message says why."""
 
@@ -106,12 +109,19 @@ def validate(spec: dict[str, Any]) -> dict[str, Any]:
 class FaultBook:
     """The fault rules of one panel, shared through its store."""
 
-    def __init__(self, store: Store, seed: int = 1) -> None:
+    def __init__(self, store: Store, seed: int = 1, *, can_drop: bool = True) -> None:
         self.store = store  # the faults table is part of the store's schema
         self.seed = seed
+        self.can_drop = can_drop  # whether the server lets the app close a connection
 
     def add(self, spec: dict[str, Any]) -> Fault:
         rule = validate(spec)
+        if rule["kind"] in DROPPING_KINDS and not self.can_drop:
+            raise FaultError(f"{rule['kind']} needs a server that lets the fake close a "
+                             "connection: start it with --server gunicorn")
+        return self._insert(rule)
+
+    def _insert(self, rule: dict[str, Any]) -> Fault:
         with self.store.transaction() as db:
             cur = db.execute(
                 "INSERT INTO faults (kind, action, key, remaining, probability, params) "
