@@ -246,7 +246,8 @@ Python {info['machine']['python']}, SQLite {info['machine']['sqlite']}, gunicorn
 
 How: the fake runs as `smmkit serve --port 0 --db FILE --workers 2 --accounts FILE --server
 {info['server']}` (2 workers × 16 threads, one SQLite store); load is
-`wrk -t2 -c{32} -d{info['seconds']}s --latency -s bench/smm.lua URL -- SCENARIO IDS NONCE` on loopback after a {info['warm']} s warm-up,
+`wrk -t2 -c{32} -d{info['seconds']}s --latency -s bench/smm.lua URL -- SCENARIO IDS NONCE` on
+loopback after a {info['warm']} s warm-up,
 with wrk on the same {info['machine']['nproc']}-core machine (it takes CPU from the server, as it
 does for the baseline). The baseline is bench/baseline.py: a constant-body WSGI callable under
 the same server and settings. `status` polls random orders of 4 keys; `multi` asks 100 ids at once;

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import requests
+from support import SECOND_KEY, ApiClient
 
-from conftest import SECOND_KEY, ApiClient
 from mock_server import lifecycle as lc
 from mock_server.catalog import load_catalog
 from mock_server.config import DEMO_KEY, Config
@@ -48,7 +48,7 @@ def test_services_shape(api: ApiClient) -> None:
     body = api.call(action="services")
     catalog = load_catalog()
     assert isinstance(body, list) and len(body) == len(catalog)
-    for item, service in zip(body, catalog):
+    for item, service in zip(body, catalog, strict=False):
         assert set(item) == {"service", "name", "type", "category", "rate", "min", "max",
                              "refill", "cancel"}
         assert type(item["service"]) is int and item["service"] == service.service

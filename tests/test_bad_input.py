@@ -15,8 +15,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import SECOND_KEY
 
-from conftest import SECOND_KEY
 from mock_server.config import DEMO_KEY
 
 BIG = "9" * (1 << 20)  # a 1 MB field

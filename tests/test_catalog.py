@@ -11,11 +11,20 @@ from importlib import resources
 import pytest
 
 from mock_server.catalog import (
-    MAX_INTERVAL_MINUTES, MAX_RUNS, SUBSCRIPTION_DELAYS, TYPE_RULES, Service, load_catalog,
+    MAX_INTERVAL_MINUTES,
+    MAX_RUNS,
+    SUBSCRIPTION_DELAYS,
+    TYPE_RULES,
+    Service,
+    load_catalog,
     parse_add,
 )
 from mock_server.errors import (
-    IncorrectLink, IncorrectRequest, PanelError, QuantityTooHigh, QuantityTooLow,
+    IncorrectLink,
+    IncorrectRequest,
+    PanelError,
+    QuantityTooHigh,
+    QuantityTooLow,
 )
 
 LINK = "https://instagram.com/p/abc"

@@ -12,8 +12,8 @@ import time
 
 import pytest
 import requests
+from support import read_line, start_serve, wait_ready
 
-from conftest import read_line, start_serve, wait_ready
 from mock_server.catalog import load_catalog
 from mock_server.config import DEMO_KEY
 

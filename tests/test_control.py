@@ -116,7 +116,7 @@ def test_clock_cannot_go_backwards(ctl):
 
 def test_advance_settles_everything_due_with_refunds(server, ctl):
     orders = [add(server, n) for n in range(5)]
-    for order, outcome in zip(orders, ["normal", "partial", "over", "provider_cancel", "normal"]):
+    for order, outcome in zip(orders, ["normal", "partial", "over", "provider_cancel", "normal"], strict=False):
         ctl.orders.force(order, outcome=outcome, **({"remains": 30} if outcome == "partial" else {}))
     ctl.clock.advance("1h")
     statuses = api(server, action="status", orders=",".join(map(str, orders))).json()

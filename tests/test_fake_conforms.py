@@ -68,7 +68,7 @@ def exchanges(running, key: str) -> list[tuple[str, dict[str, str], object]]:
     call(action="balance")
     running.panel.advance(7 * 3600)
     call(action="status", orders=joined)
-    refillable = [i for i, s in zip(ids, services) if s["refill"]]
+    refillable = [i for i, s in zip(ids, services, strict=False) if s["refill"]]
     refill = call(action="refill", order=str(refillable[0]))
     call(action="refill", orders=",".join(map(str, refillable[1:4])) + ",999999")
     call(action="refill_status", refill=refill["refill"])

@@ -182,7 +182,7 @@ def test_refill_statuses_follow_their_table(seed: int, refill_id: int,
     plan = lc.plan_refill(seed=seed, refill_id=refill_id, created_at=T0)
     assert plan == lc.plan_refill(seed=seed, refill_id=refill_id, created_at=T0)
     statuses = [lc.refill_status_at(plan, T0 + o) for o in sorted(offsets)]
-    for before, after in zip(statuses, statuses[1:]):
+    for before, after in zip(statuses, statuses[1:], strict=False):
         assert lc.reachable(before, after, lc.REFILL_TRANSITIONS)
     assert lc.refill_status_at(plan, T0) == lc.REFILL_PENDING
     assert lc.refill_status_at(plan, T0 + 10**6) in lc.REFILL_FINAL

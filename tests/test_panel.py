@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from support import KEYS, SECOND_KEY, conserved, manual_panel, order_count
 
-from conftest import KEYS, SECOND_KEY, conserved, manual_panel, order_count
 from mock_server import lifecycle as lc
 from mock_server.catalog import Service, load_catalog
 from mock_server.clock import manual_clock
@@ -210,7 +210,7 @@ def test_duplicate_active_link(panel: Panel) -> None:
 def test_order_progresses_with_the_clock(panel: Panel) -> None:
     orders = [add(panel, service=1, link=f"https://instagram.com/u/{i}") for i in range(12)]
     seen: dict[int, list[lc.View]] = {o: [] for o in orders}
-    for step in range(40):
+    for _step in range(40):
         for order, view in panel.order_statuses(DEMO_KEY, orders).items():
             assert not isinstance(view, PanelError)
             seen[order].append(lc.View(view.status, view.remains, view.start_count))
@@ -219,7 +219,7 @@ def test_order_progresses_with_the_clock(panel: Panel) -> None:
     for order, history in seen.items():
         statuses = [v.status for v in history]
         assert statuses[0] == "Pending"
-        for before, after in zip(history, history[1:]):
+        for before, after in zip(history, history[1:], strict=False):
             assert lc.reachable(before.status, after.status)
             assert after.remains <= before.remains
         outcome = outcome_of(panel, order)

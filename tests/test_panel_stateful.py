@@ -8,10 +8,16 @@ from decimal import Decimal
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    Bundle, RuleBasedStateMachine, consumes, initialize, invariant, multiple, rule,
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
 )
+from support import KEYS, manual_panel
 
-from conftest import KEYS, manual_panel
 from mock_server import lifecycle as lc
 from mock_server.errors import PanelError
 

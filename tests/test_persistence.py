@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
+from support import KEYS, start_serve, wait_ready
 
-from conftest import KEYS, start_serve, wait_ready
 from mock_server.config import DEMO_KEY, Config, build_panel
 from mock_server.server import start_background
 

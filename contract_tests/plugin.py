@@ -1,0 +1,134 @@
+"""The pytest plugin (entry point ``pytest11: smmkit``): the fake panel and a target as fixtures.
+
+Cheap and polite: importing this module imports nothing but pytest; the fake, requests and
+Hypothesis are imported inside the fixtures that need them. Options are namespaced ``--smm-*``.
+
+- ``smm_server`` (session): the fake on an ephemeral port, manual clock.
+- ``smm_panel`` (per test): that server's Panel, reset to its configured accounts, no orders.
+- ``smm_target`` (per test): the live panel given by ``--smm-url``/``--smm-key``, else the fake
+  with the demo key. Tests marked ``smm_spends`` are skipped on a live panel unless
+  ``--smm-allow-orders`` and a positive ``--smm-budget`` are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pytest
+
+FAKE_BUDGET = Decimal("1")  # what spending tests may spend on the fake when no budget is given
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("smmkit", "SMM panel API v2 contract kit")
+    group.addoption("--smm-url", default=None, help="API URL of a live panel (…/api/v2).")
+    group.addoption("--smm-key", default=None, help="API key for --smm-url.")
+    group.addoption("--smm-allow-orders", action="store_true", default=False,
+                    help="Let tests marked smm_spends place orders on the live panel.")
+    group.addoption("--smm-budget", default="0", help="Most the spending tests may spend.")
+    group.addoption("--smm-dialect", default="perfectpanel",
+                    choices=("perfectpanel", "seed", "auto"), help="Dialect to check against.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "smm_spends: places orders; on a live panel needs --smm-allow-orders and "
+        "--smm-budget")
+
+
+@dataclass
+class SmmTarget:
+    """Where the tests point: a live panel or the fake, and what they may spend there."""
+
+    url: str
+    key: str
+    dialect: str
+    live: bool
+    allow_orders: bool
+    budget: Decimal
+    client: Any  # targets.HttpTarget
+    panel: Any = None  # the fake's Panel, None on a live panel
+
+    @property
+    def can_spend(self) -> bool:
+        return self.allow_orders and self.budget > 0
+
+    def send(self, params: Mapping[str, Any], **options: Any) -> Any:
+        return self.client.send(params, **options)
+
+    def check_config(self, **changes: Any) -> Any:
+        from .runner import CheckConfig
+
+        values: dict[str, Any] = {"url": self.url, "key": self.key, "dialect": self.dialect,
+                                  "target": self.client}
+        values.update(changes)
+        return CheckConfig(**values)
+
+
+def _budget(config: pytest.Config) -> Decimal:
+    raw = config.getoption("smm_budget")
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        raise pytest.UsageError(f"--smm-budget: {raw!r} is not a decimal amount") from None
+
+
+def _live(config: pytest.Config) -> bool:
+    url, key = config.getoption("smm_url"), config.getoption("smm_key")
+    if bool(url) != bool(key):
+        raise pytest.UsageError("--smm-url and --smm-key go together")
+    return bool(url)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("smm_spends") is None or not _live(item.config):
+        return
+    if not (item.config.getoption("smm_allow_orders") and _budget(item.config) > 0):
+        pytest.skip("spends money: pass --smm-allow-orders and --smm-budget to run it live")
+
+
+@pytest.fixture(scope="session")
+def smm_server() -> Iterator[Any]:
+    """The fake panel on 127.0.0.1:<ephemeral>, manual clock, seed 1."""
+    from mock_server.config import Config
+    from mock_server.server import start_background
+
+    running = start_background(Config(db=":memory:", seed=1, clock="manual", port=0))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def smm_panel(smm_server: Any) -> Any:
+    """The fake's Panel, reset: configured accounts and catalogue, no orders."""
+    smm_server.panel.reset()
+    return smm_server.panel
+
+
+@pytest.fixture
+def smm_target(request: pytest.FixtureRequest) -> SmmTarget:
+    """The live panel of --smm-url/--smm-key, else the (reset) fake with the demo key."""
+    from .targets import HttpTarget
+
+    config = request.config
+    dialect = config.getoption("smm_dialect")
+    if _live(config):
+        url, key = config.getoption("smm_url"), config.getoption("smm_key")
+        return SmmTarget(url=url, key=key, dialect=dialect, live=True,
+                         allow_orders=config.getoption("smm_allow_orders"),
+                         budget=_budget(config), client=HttpTarget(url, key))
+    from mock_server.config import DEMO_KEY
+
+    panel = request.getfixturevalue("smm_panel")
+    running = request.getfixturevalue("smm_server")
+    client = HttpTarget(running.api_url, DEMO_KEY, advance=panel.advance, reset=panel.reset,
+                        top_up=panel.top_up)
+    budget = _budget(config)
+    return SmmTarget(url=running.api_url, key=DEMO_KEY, dialect=dialect, live=False,
+                     allow_orders=True, budget=budget if budget > 0 else FAKE_BUDGET,
+                     client=client, panel=panel)

@@ -1,0 +1,171 @@
+"""A Hypothesis `RuleBasedStateMachine` that drives a panel and checks it after every step.
+
+The target is anything with ``send(params) -> Exchange`` (see `targets`); when it also has
+``advance(seconds)`` (the fake with a manual clock) the machine moves time too, so orders finish,
+get refunded and become refillable. Every exchange goes through the per-exchange checks and one
+`History`, so charges, remains, final statuses, another key's ids and money conservation are
+checked across the whole run. Spending: this machine places real orders — point it at the fake,
+or at a live panel only with an account you are ready to spend.
+
+    from contract_tests.stateful import run_stateful
+    run_stateful(target, max_examples=5, stateful_step_count=20)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    get_state_machine_test,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+
+from .catalogue import parse_catalogue
+from .checks import exchange_checks
+from .exchange import Exchange
+from .history import History
+from .strategies import UNKNOWN_IDS, add_requests
+from .violation import ContractViolation, Violation, failing
+
+
+class PanelMachine(RuleBasedStateMachine):
+    """Configure through `machine_for`; the class attributes below are its knobs."""
+
+    target: ClassVar[Any] = None
+    other: ClassVar[Any] = None  # a second key's target, for the invisibility check
+    dialect: ClassVar[str] = "perfectpanel"
+    quantity_cap: ClassVar[int | None] = 2000
+    strict: ClassVar[bool] = False
+
+    orders = Bundle("orders")
+    refills = Bundle("refills")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history = History(dialect=self.dialect)
+        self.pending: list[Violation] = []
+        self.catalogue: list[Any] = []
+        self.mine: list[str] = []
+
+    # ------------------------------------------------------------------ plumbing
+    def send(self, params: dict[str, str], target: Any = None) -> Exchange:
+        exchange = (target or self.target).send(params)
+        self.pending += exchange_checks(exchange, dialect=self.dialect)
+        self.pending += self.history.observe(exchange)
+        return exchange
+
+    @initialize()
+    def start(self) -> None:
+        reset = getattr(self.target, "reset", None)
+        if callable(reset):
+            reset()
+        self.catalogue = parse_catalogue(self.send({"action": "services"}).json())
+        self.send({"action": "balance"})
+
+    # ------------------------------------------------------------------ rules
+    @rule(target=orders, data=st.data())
+    def add(self, data: st.DataObject) -> Any:
+        params = data.draw(add_requests(self.catalogue, quantity_cap=self.quantity_cap))
+        answer = self.send(params).json()
+        if isinstance(answer, dict) and "order" in answer and "error" not in answer:
+            self.mine.append(str(answer["order"]))
+            return str(answer["order"])
+        return multiple()
+
+    @rule(order=orders)
+    def status(self, order: str) -> None:
+        self.send({"action": "status", "order": order})
+
+    @rule(picked=st.lists(orders, min_size=1, max_size=5), unknown=UNKNOWN_IDS)
+    def multi_status(self, picked: list[str], unknown: int) -> None:
+        self.send({"action": "status", "orders": ",".join([*dict.fromkeys(picked), str(unknown)])})
+
+    @rule(target=refills, order=orders)
+    def refill(self, order: str) -> Any:
+        answer = self.send({"action": "refill", "order": order}).json()
+        if isinstance(answer, dict) and isinstance(answer.get("refill"), (str, int)):
+            return str(answer["refill"])
+        return multiple()
+
+    @rule(refill=refills)
+    def refill_status(self, refill: str) -> None:
+        self.send({"action": "refill_status", "refill": refill})
+
+    @rule(picked=st.lists(refills, min_size=1, max_size=3))
+    def multi_refill_status(self, picked: list[str]) -> None:
+        self.send({"action": "refill_status", "refills": ",".join(dict.fromkeys(picked))})
+
+    @rule(order=orders)
+    def cancel(self, order: str) -> None:
+        self.send({"action": "cancel", "orders": order})
+
+    @rule()
+    def balance(self) -> None:
+        self.send({"action": "balance"})
+
+    @precondition(lambda self: callable(getattr(self.target, "advance", None))
+                  and getattr(self.target, "can_advance", True))
+    @rule(seconds=st.sampled_from([5, 30, 120, 600, 3600, 86_400]))
+    def advance(self, seconds: int) -> None:
+        self.target.advance(seconds)
+
+    @precondition(lambda self: self.other is not None)
+    @rule(order=orders)
+    def foreign_status(self, order: str) -> None:
+        self.send({"action": "status", "order": order}, target=self.other)
+
+    @rule()
+    def money(self) -> None:
+        """The conservation bracket: balance, every order's status, balance."""
+        self.send({"action": "balance"})
+        for start in range(0, len(self.mine), 100):
+            self.send({"action": "status", "orders": ",".join(self.mine[start:start + 100])})
+        self.send({"action": "balance"})
+
+    # ------------------------------------------------------------------ the invariant
+    @invariant()
+    def conforms(self) -> None:
+        found, self.pending = failing(self.pending, strict=self.strict), []
+        if found:
+            raise ContractViolation(found)
+
+    def teardown(self) -> None:
+        if self.mine:
+            self.money()
+            self.conforms()
+
+
+def machine_for(target: Any, *, other: Any = None, dialect: str = "perfectpanel",
+                quantity_cap: int | None = 2000, strict: bool = False) -> type[PanelMachine]:
+    """A PanelMachine subclass bound to `target` (and a second key's `other` target)."""
+    return type("PanelMachineFor", (PanelMachine,), {
+        "target": target, "other": other, "dialect": dialect, "quantity_cap": quantity_cap,
+        "strict": strict,
+    })
+
+
+def run_stateful(target: Any, *, other: Any = None, dialect: str = "perfectpanel",
+                 max_examples: int = 10, stateful_step_count: int = 20,
+                 seed: int | None = None, quantity_cap: int | None = 2000,
+                 strict: bool = False, shrink: bool = False) -> None:
+    """Run the machine against `target`; raises `ContractViolation` when the panel breaks the
+    contract. `seed` reproduces a run. Shrinking is off by default: every shrink attempt replays
+    a program over HTTP, which can take minutes; `shrink=True` gives the minimal program."""
+    machine = machine_for(target, other=other, dialect=dialect, quantity_cap=quantity_cap,
+                          strict=strict)
+    test = get_state_machine_test(machine, settings=settings(
+        max_examples=max_examples, stateful_step_count=stateful_step_count, deadline=None,
+        database=None, suppress_health_check=list(HealthCheck),
+        phases=list(Phase) if shrink else [Phase.explicit, Phase.reuse, Phase.generate]))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    test()
