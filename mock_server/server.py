@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -93,12 +94,15 @@ def serve(config: Config, *, announce: Callable[[Panel, str], None] | None = Non
 def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None) -> None:
     """granian: a Rust HTTP server, several times less overhead per request than gunicorn.
     It gives the app no socket, so faults that close the connection are refused, and it answers
-    unparseable HTTP itself with an empty 400."""
-    import json
-    import os
-    from dataclasses import asdict
+    unparseable HTTP itself with an empty 400.
 
-    from granian import Granian
+    granian runs in a session of its own and this process relays Ctrl-C / SIGTERM to it as one
+    SIGTERM: granian 2.8 sometimes hung when SIGINT reached its master and workers together."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    from dataclasses import asdict
 
     with bind_socket(config.host, config.port) as probe:  # port 0: learn a free port first
         port = probe.getsockname()[1]
@@ -106,10 +110,29 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
     config = replace(config, port=port, db=str(panel.store.path))
     if announce:
         announce(panel, f"http://{config.host}:{port}")
-    os.environ["SMMKIT_SERVE_CONFIG"] = json.dumps(asdict(config))
-    Granian("mock_server.wsgi:app", address=config.host, port=port, interface="wsgi",
-            workers=config.workers, blocking_threads=config.threads, backlog=2048,
-            log_level="warning").serve()
+    command = [sys.executable, "-m", "granian", "--interface", "wsgi",
+               "--host", config.host, "--port", str(port), "--workers", str(config.workers),
+               "--blocking-threads", str(config.threads), "--backlog", "2048",
+               "--log-level", "warning", "mock_server.wsgi:app"]
+    env = {**os.environ, "SMMKIT_SERVE_CONFIG": json.dumps(asdict(config))}
+    child = subprocess.Popen(command, env=env, start_new_session=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        child.wait()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
 
 
 def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | None) -> None:

@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 
 from .app import create_app
 from .config import Config
-
-# Ctrl-C reaches every process of the terminal's group; the granian master stops its workers
-# itself, and a worker that also handles SIGINT can hang that shutdown.
-signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 app = create_app(config=Config(**json.loads(os.environ.get("SMMKIT_SERVE_CONFIG", "{}"))))
