@@ -4,7 +4,10 @@ Cheap and polite: importing this module imports nothing but pytest; the fake, re
 Hypothesis are imported inside the fixtures that need them. Options are namespaced ``--smm-*``.
 
 - ``smm_server`` (session): the fake on an ephemeral port, manual clock.
-- ``smm_panel`` (per test): that server's Panel, reset to its configured accounts, no orders.
+- ``smm_panel`` (per test): that server reset (accounts, catalogue, clock, faults, journal) and
+  driven through its control API — ``smm_panel.clock.advance("2h")``,
+  ``.orders.force(id, status="Partial", remains=40)``, ``.faults.next("add", "drop")``,
+  ``.journal(action="add")``, ``.assert_client_conformed()``; ``.core`` is the in-process Panel.
 - ``smm_target`` (per test): the live panel given by ``--smm-url``/``--smm-key``, else the fake
   with the demo key. Tests marked ``smm_spends`` are skipped on a live panel unless
   ``--smm-allow-orders`` and a positive ``--smm-budget`` are given.
@@ -105,9 +108,14 @@ def smm_server() -> Iterator[Any]:
 
 @pytest.fixture
 def smm_panel(smm_server: Any) -> Any:
-    """The fake's Panel, reset: configured accounts and catalogue, no orders."""
-    smm_server.panel.reset()
-    return smm_server.panel
+    """The fake, reset, as a ControlClient (clock, accounts, orders, refills, services, faults,
+    journal, snapshots); `.core` is the in-process Panel."""
+    from mock_server.control_client import ControlClient
+
+    client = ControlClient(smm_server.url, smm_server.config.admin_token)
+    client.reset()
+    client.core = smm_server.panel
+    return client
 
 
 @pytest.fixture
@@ -126,8 +134,9 @@ def smm_target(request: pytest.FixtureRequest) -> SmmTarget:
 
     panel = request.getfixturevalue("smm_panel")
     running = request.getfixturevalue("smm_server")
-    client = HttpTarget(running.api_url, DEMO_KEY, advance=panel.advance, reset=panel.reset,
-                        top_up=panel.top_up)
+    core = running.panel  # in-process: clock moves without an HTTP round trip
+    client = HttpTarget(running.api_url, DEMO_KEY, advance=core.advance, reset=core.reset,
+                        top_up=core.top_up)
     budget = _budget(config)
     return SmmTarget(url=running.api_url, key=DEMO_KEY, dialect=dialect, live=False,
                      allow_orders=True, budget=budget if budget > 0 else FAKE_BUDGET,

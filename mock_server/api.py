@@ -132,6 +132,7 @@ class Api:
         self.panel = panel
         self.dialect = dialect or Dialect()
         self.awkward = awkward  # robustness mode: reshape answers into tolerant variants
+        self._services: tuple[object, Reply] | None = None  # (catalogue, encoded answer)
         self.actions: dict[str, Callable[[Account, Mapping[str, str]], Body]] = {
             "services": self.services, "add": self.add, "status": self.status,
             "balance": self.balance, "refill": self.refill, "refill_status": self.refill_status,
@@ -145,6 +146,8 @@ class Api:
             if params.malformed or handler is None:
                 raise IncorrectRequest(f"unknown action {params.values.get('action', '')[:40]!r}")
             body = handler(account, params.values)
+            if isinstance(body, Reply):
+                return body
         except PanelError as exc:
             body = self.dialect.error(exc)
         except Exception:  # a bug: say so in JSON, never with a traceback on the wire
@@ -154,8 +157,17 @@ class Api:
 
     # Each handler: parse, call, shape.
 
-    def services(self, account: Account, params: Mapping[str, str]) -> Body:
-        return self.dialect.services(self.panel.services(account))
+    def services(self, account: Account, params: Mapping[str, str]) -> Body | Reply:
+        """The catalogue answer is encoded once per catalogue version (it is the biggest body
+        and the same for every key)."""
+        catalog = self.panel.catalog()
+        if self.awkward:
+            return self.dialect.services(self.panel.services(account))
+        cached = self._services
+        if cached is None or cached[0] is not catalog:
+            reply = json_reply(self.dialect.services(self.panel.services(account)))
+            self._services = cached = (catalog, reply)
+        return cached[1]
 
     def add(self, account: Account, params: Mapping[str, str]) -> Body:
         return self.dialect.order(self.panel.add_order(account, params))

@@ -171,6 +171,21 @@ class ControlClient:
     def journal(self, **filters: Any) -> list[dict[str, Any]]:
         return self.call("GET", "/journal", params=filters)
 
+    def nonconforming_requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """Journal entries whose request broke the request schemas, each with its reasons in
+        `request_violations` — what a client under test sent wrong."""
+        entries = self.journal(limit=10_000, **filters)
+        return [entry for entry in entries if not entry["request_conforms"]]
+
+    def assert_client_conformed(self, **filters: Any) -> None:
+        """Raise AssertionError listing every request that broke the request schemas."""
+        bad = self.nonconforming_requests(**filters)
+        if bad:
+            lines = [f"{len(bad)} request(s) did not conform to the request schemas:"]
+            lines += [f"- {e['action']} {e['params']}: {'; '.join(e['request_violations'])}"
+                      for e in bad]
+            raise AssertionError("\n".join(lines))
+
     def clear_journal(self) -> None:
         self.call("DELETE", "/journal")
 

@@ -11,8 +11,10 @@ get their final status and refund, so balances and reported charges always agree
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -123,6 +125,8 @@ class Panel:
         self._initial_clock = clock or ClockState(wall(), wall())
         self._catalog_cache: tuple[int, dict[int, Service]] = (-1, {})
         self._pinned = threading.local()  # the Moment of the request this thread is serving
+        self._booking = threading.Event()  # set by reads that saw due orders: book them soon
+        self._booker_pid = 0
         if self.store.connection().execute("SELECT 1 FROM state").fetchone() is None:
             self._populate()
 
@@ -255,6 +259,7 @@ class Panel:
         if not moment.due:
             row = self.store.connection().execute(query, (account.id,)).fetchone()
             return Decimal(row[0]), row[1]
+        self._book_soon()
         with self.store.snapshot() as db:  # balance and unbooked refunds from one snapshot
             row = db.execute(query, (account.id,)).fetchone()
             pending = sum((_due_refund(_plan(r), Decimal(r[11])) for r in db.execute(
@@ -365,6 +370,7 @@ class Panel:
             if row[14] is not None:
                 view, kept = lc.View(row[14], row[15], row[16]), charge - Decimal(row[13])
             elif row[17] <= now:  # final, refund not booked yet: report what booking will do
+                self._book_soon()
                 plan = _plan(row)
                 view, kept = lc.final_state(plan), charge - _due_refund(plan, charge)
             else:
@@ -430,6 +436,26 @@ class Panel:
             with self.store.transaction() as db:
                 self._settle_in(db, now)
         return now
+
+    def _book_soon(self) -> None:
+        """Ask this process's booker thread to settle: reads stay free of the write lock, and
+        the unbooked orders they must account for stay few."""
+        if self._booker_pid != os.getpid():  # first use in this (possibly forked) process
+            self._booker_pid = os.getpid()
+            self._booking = threading.Event()
+            threading.Thread(target=self._booker, name="smmkit-booker", daemon=True).start()
+        self._booking.set()
+
+    def _booker(self) -> None:
+        event = self._booking
+        while True:
+            event.wait()
+            event.clear()
+            try:
+                self.settle()
+            except sqlite3.Error as exc:  # the store went away (shutdown) or is busy: retry
+                print(f"smmkit: booking due orders failed: {exc}", file=sys.stderr)
+                time.sleep(0.5)
 
     def _settle_in(self, db: sqlite3.Connection, now: float) -> None:
         rows = db.execute(

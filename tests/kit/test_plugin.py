@@ -55,12 +55,12 @@ def test_fixtures_give_a_reset_fake_per_test(tmp_path: Path) -> None:
             answer = smm_target.send({"action": "add", "service": "16", "quantity": "100",
                                       "link": "https://t.me/plugin/a"}).json()
             assert "order" in answer
-            assert smm_panel.balance(smm_target.key)[0] < Decimal("1000")
+            assert Decimal(smm_panel.accounts.get(smm_target.key)["balance"]) < Decimal("1000")
 
         def test_then_the_panel_is_reset(smm_target, smm_panel, smm_server):
             PORTS.add(smm_server.url)
             assert len(PORTS) == 1
-            assert smm_panel.balance(smm_target.key)[0] == Decimal("1000")
+            assert Decimal(smm_panel.accounts.get(smm_target.key)["balance"]) == Decimal("1000")
             assert smm_target.send({"action": "status", "order": "23501"}).error_text
     """))
     code, counts, output = pytest_run(tmp_path, "test_fixtures.py")
@@ -125,3 +125,43 @@ def test_importing_the_plugin_is_cheap() -> None:
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_client_conformance_and_control_through_smm_panel(tmp_path: Path) -> None:
+    (tmp_path / "test_client.py").write_text(textwrap.dedent("""
+        import pytest
+        import requests
+
+        def my_client_places(url, key):  # a client under test, with a bug in one call
+            requests.post(url, data={"key": key, "action": "add", "service": "1",
+                                     "link": "https://instagram.com/p/ok", "quantity": "100"})
+            requests.post(url, data={"key": key, "action": "add", "service": "1",
+                                     "link": "https://instagram.com/p/bad", "quantity": "1e3"})
+
+        def test_conformance_is_checked(smm_server, smm_panel):
+            my_client_places(smm_server.api_url, "smmkit-demo-key")
+            bad = smm_panel.nonconforming_requests()
+            assert [e["params"]["quantity"] for e in bad] == ["1e3"]
+            assert bad[0]["request_violations"]
+            with pytest.raises(AssertionError, match="1 request"):
+                smm_panel.assert_client_conformed()
+
+        def test_scenario_in_a_few_lines(smm_server, smm_panel):
+            url, key = smm_server.api_url, "smmkit-demo-key"
+            order = requests.post(url, data={"key": key, "action": "add", "service": "1",
+                                  "link": "https://x.com/p", "quantity": "100"}).json()["order"]
+            smm_panel.orders.force(order, outcome="partial", remains=40)
+            smm_panel.clock.advance("6h")
+            status = requests.post(url, data={"key": key, "action": "status",
+                                              "order": order}).json()
+            assert (status["status"], status["remains"]) == ("Partial", "40")
+            assert smm_panel.accounts.get(key)["balance"] == "999.946"
+            smm_panel.faults.next("add", "lost_after_commit")
+            with pytest.raises(requests.ConnectionError):
+                requests.post(url, data={"key": key, "action": "add", "service": "1",
+                                         "link": "https://x.com/q", "quantity": "100"})
+            smm_panel.assert_client_conformed()
+    """))
+    code, counts, output = pytest_run(tmp_path, "test_client.py")
+    assert code == 0, output
+    assert counts == {"tests": 2, "failures": 0, "errors": 0, "skipped": 0}
