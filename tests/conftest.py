@@ -12,6 +12,9 @@ from support import ApiClient, manual_panel
 from mock_server.config import Config
 from mock_server.panel import Panel
 
+# pytester tests the kit's pytest plugin; pytest only accepts this in the top-level conftest.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def panel() -> Iterator[Panel]:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kit_support import ROOT, fake_config
 
 
@@ -165,3 +166,18 @@ def test_client_conformance_and_control_through_smm_panel(tmp_path: Path) -> Non
     code, counts, output = pytest_run(tmp_path, "test_client.py")
     assert code == 0, output
     assert counts == {"tests": 2, "failures": 0, "errors": 0, "skipped": 0}
+
+
+def test_plugin_with_pytester(pytester: pytest.Pytester) -> None:
+    """The same plugin through pytester: options registered, fixtures usable, results counted."""
+    pytester.makepyfile(test_user="""
+        def test_fake_is_served(smm_target, smm_panel):
+            assert not smm_target.live
+            body = smm_target.send({"action": "balance"}).json()
+            assert body == {"balance": "1000", "currency": "USD"}
+            assert smm_panel.clock.now()["frozen"] is True
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *plugin_args())
+    result.assert_outcomes(passed=1)
+    help_text = pytester.runpytest_subprocess("--help", *plugin_args())
+    help_text.stdout.fnmatch_lines(["*--smm-url*", "*--smm-allow-orders*", "*--smm-budget*"])
