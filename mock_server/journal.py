@@ -17,9 +17,10 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from typing import Any
 
-from .store import Store
+from .store import Store, forget_after_fork
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -58,20 +59,8 @@ class Journal:
         self._buffer: list[tuple] = []
         self._lock = threading.Lock()
         self._flusher_pid: int | None = None
-        os.register_at_fork(after_in_child=self._forget_connections)
-        if store.temporary:
-            import atexit
-
-            owner = os.getpid()
-            atexit.register(lambda: os.getpid() == owner and self._remove())
+        forget_after_fork(self)  # a throw-away store removes the journal's files with its own
         self._db().executescript(SCHEMA)
-
-    def _remove(self) -> None:
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.unlink(self.path + suffix)
-            except FileNotFoundError:
-                pass
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -105,11 +94,16 @@ class Journal:
         if self._flusher_pid == os.getpid():
             return
         self._flusher_pid = os.getpid()  # a forked worker starts its own flusher
+        ref = weakref.ref(self)
 
-        def loop() -> None:
+        def loop() -> None:  # holds the journal weakly and ends when it is gone
             while True:
                 time.sleep(0.2)
-                self.flush()
+                journal = ref()
+                if journal is None:
+                    return
+                journal.flush()
+                del journal
 
         threading.Thread(target=loop, name="smmkit-journal", daemon=True).start()
 

@@ -17,6 +17,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,6 +95,22 @@ class OrderView:
 
 def _plan(row: sqlite3.Row | tuple) -> lc.Plan:
     return lc.Plan(*row[:11])
+
+
+def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
+    """Settle when reads ask for it; holds the panel weakly and ends when it is gone."""
+    while True:
+        event.wait(timeout=1.0)
+        panel = ref()
+        if panel is None:
+            return
+        if event.is_set():
+            event.clear()
+            try:
+                panel.settle()
+            except sqlite3.Error as exc:  # the store is busy or closing: the next read retries
+                print(f"smmkit: booking due orders failed: {exc}", file=sys.stderr)
+        del panel
 
 
 def _due_refund(plan: lc.Plan, charge: Decimal) -> Decimal:
@@ -443,19 +460,9 @@ class Panel:
         if self._booker_pid != os.getpid():  # first use in this (possibly forked) process
             self._booker_pid = os.getpid()
             self._booking = threading.Event()
-            threading.Thread(target=self._booker, name="smmkit-booker", daemon=True).start()
+            threading.Thread(target=_booker, args=(weakref.ref(self), self._booking),
+                             name="smmkit-booker", daemon=True).start()
         self._booking.set()
-
-    def _booker(self) -> None:
-        event = self._booking
-        while True:
-            event.wait()
-            event.clear()
-            try:
-                self.settle()
-            except sqlite3.Error as exc:  # the store went away (shutdown) or is busy: retry
-                print(f"smmkit: booking due orders failed: {exc}", file=sys.stderr)
-                time.sleep(0.5)
 
     def _settle_in(self, db: sqlite3.Connection, now: float) -> None:
         rows = db.execute(

@@ -8,15 +8,17 @@ killed process (only an OS crash could lose the last commits).
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import fcntl
 import os
 import sqlite3
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,6 +69,23 @@ CREATE TABLE IF NOT EXISTS faults (
 """
 
 
+_FORKED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for owner in list(_FORKED):
+        owner._forget_connections()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def forget_after_fork(owner: Any) -> None:
+    """Call `owner._forget_connections()` in a forked child. Held weakly: a registration per
+    object with os.register_at_fork would keep every store (and its open files) alive."""
+    _FORKED.add(owner)
+
+
 def default_db_path() -> Path:
     """`$XDG_DATA_HOME/smmkit/panel.db` (default `~/.local/share/smmkit/panel.db`)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
@@ -84,7 +103,6 @@ class Store:
             handle, name = tempfile.mkstemp(prefix="smmkit-", suffix=".db")
             os.close(handle)
             self.path = Path(name)
-            atexit.register(self._remove_files)
         else:
             self.path = Path(path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,9 +110,15 @@ class Store:
         self._write_lock = threading.Lock()
         self._lock_fd: int | None = None
         self._owner_pid = os.getpid()
+        # Throw-away files go when the store is collected or the owning process exits (a
+        # finalizer holds no reference to the store, so stores do not pile up in tests).
+        self._open_fds: list[int] = []
+        self._cleanup = weakref.finalize(
+            self, _cleanup_files, str(self.path) if self._temporary else None, self._open_fds,
+            self._owner_pid)
         # A forked worker must not touch its parent's connections: give it fresh thread-locals
         # (cheaper than comparing os.getpid() on every query).
-        os.register_at_fork(after_in_child=self._forget_connections)
+        forget_after_fork(self)
         self.connection().executescript(SCHEMA)
 
     @property
@@ -142,6 +166,7 @@ class Store:
         fd = self._lock_fd  # one per process: its threads already queue on _write_lock
         if fd is None:
             fd = self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self._open_fds.append(fd)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
@@ -163,17 +188,20 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-        if self._temporary:
-            self._remove_files()
+        self._lock_fd = None
+        self._cleanup()
 
-    def _remove_files(self) -> None:
-        if os.getpid() != self._owner_pid:
-            return  # a forked worker exiting must not delete the master's database
-        for suffix in ("", "-wal", "-shm", ".lock"):
-            try:
-                os.unlink(f"{self.path}{suffix}")
-            except FileNotFoundError:
-                pass
+
+TEMP_SUFFIXES = ("", "-wal", "-shm", ".lock", ".journal", ".journal-wal", ".journal-shm")
+
+
+def _cleanup_files(temporary: str | None, fds: list[int], owner_pid: int) -> None:
+    if os.getpid() != owner_pid:
+        return  # a forked worker exiting must not delete the master's database
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
+    for suffix in TEMP_SUFFIXES if temporary else ():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{temporary}{suffix}")
