@@ -32,8 +32,7 @@ def serve_granian(workers: int, threads: int) -> None:
     import os
 
     from granian import Granian
-
-    from mock_server.server import bind_socket
+    from smmkit.mock_server.serving.server import bind_socket
 
     with bind_socket("127.0.0.1", 0) as probe:
         port = probe.getsockname()[1]
@@ -56,8 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     from gunicorn.app.base import BaseApplication
-
-    from mock_server.server import bind_socket
+    from smmkit.mock_server.serving.server import bind_socket
 
     sock = bind_socket("127.0.0.1", 0)
     host, port = sock.getsockname()[:2]

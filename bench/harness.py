@@ -40,9 +40,9 @@ def ensure_wrk() -> str:
 
 
 def serve_command() -> list[str]:
-    """`smmkit serve` as installed; `python -m mock_server` (the same CLI) when not on PATH."""
+    """`smmkit serve` as installed; else `python -m smmkit.mock_server`, the same CLI."""
     exe = shutil.which("smmkit")
-    return [exe, "serve"] if exe else [sys.executable, "-m", "mock_server"]
+    return [exe, "serve"] if exe else [sys.executable, "-m", "smmkit.mock_server"]
 
 
 @dataclass

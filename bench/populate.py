@@ -22,10 +22,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from mock_server.config import Config, build_panel
-from mock_server.money import charge_for, refund_for
-from mock_server.panel import FIRST_ORDER_ID
-from mock_server.store import Store
+from smmkit.mock_server.core.config import Config, build_panel
+from smmkit.mock_server.core.money import charge_for, refund_for
+from smmkit.mock_server.core.panel import FIRST_ORDER_ID
+from smmkit.mock_server.storage.sqlite import Store
 
 BATCH = 50_000
 ACTIVE_SHARE = 0.05

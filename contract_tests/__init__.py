@@ -15,7 +15,7 @@ How the pieces fit (each module's docstring says more):
     reports     JUnit XML, JSON, one self-contained HTML page
     cli         `smmkit check URL --key KEY`
     plugin      pytest fixtures smm_server / smm_panel / smm_target, options --smm-*
-    suite       the bundled suite: pytest --pyargs contract_tests.suite
+    suite       the bundled suite: pytest --pyargs smmkit.contract_tests.suite
 
 The package itself imports nothing heavy (the pytest plugin lives in it); the names below are
 loaded on first use.

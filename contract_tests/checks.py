@@ -12,13 +12,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import schemas
-from mock_server.errors import TEXTS_BY_STYLE
+from smmkit.contract_tests.catalogue import parse_decimal
+from smmkit.contract_tests.exchange import NO_JSON, Exchange
+from smmkit.contract_tests.history import History
+from smmkit.contract_tests.violation import ContractViolation, Violation, failing, finding
+from smmkit.mock_server.core.errors import TEXTS_BY_STYLE
 
-from .catalogue import parse_decimal
-from .exchange import NO_JSON, Exchange
-from .history import History
-from .violation import ContractViolation, Violation, failing, finding
+from smmkit import schemas
 
 __all__ = [
     "Violation", "ContractViolation", "History", "violations", "assert_conforms",

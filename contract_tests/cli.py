@@ -11,8 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 import click
-
-from .runner import DIALECT_CHOICES, CheckConfig, CheckError, Report, run_check
+from smmkit.contract_tests.runner import DIALECT_CHOICES, CheckConfig, CheckError, Report, run_check
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -59,8 +58,7 @@ def check(url: str, key: str, allow_orders: bool, budget: Decimal, dialect: str,
     """Check the SMM panel API v2 at URL against the contract (read-only by default)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
-
-    from . import reports
+    from smmkit.contract_tests import reports
 
     console = Console(stderr=True)
     try:

@@ -21,9 +21,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .catalogue import KitService, by_id, parse_catalogue, parse_decimal, parse_int
-from .exchange import NO_JSON, Exchange
-from .violation import Violation, finding
+from smmkit.contract_tests.catalogue import (
+    KitService,
+    by_id,
+    parse_catalogue,
+    parse_decimal,
+    parse_int,
+)
+from smmkit.contract_tests.exchange import NO_JSON, Exchange
+from smmkit.contract_tests.violation import Violation, finding
 
 FINAL = frozenset({"Completed", "Partial", "Canceled"})
 RANK = {"Pending": 0, "Processing": 1, "In progress": 2, "Completed": 3, "Partial": 3,
@@ -123,7 +129,7 @@ class History:
 
     def _quantity_text(self, exchange: Exchange, text: str) -> list[Violation]:
         """A quantity error names the service's own limit: "... minimal 50" for min 50."""
-        from .checks import classify_error_text
+        from smmkit.contract_tests.checks import classify_error_text
 
         _, code, limit = classify_error_text(text, self.dialect)
         service = self.services.get(parse_int(exchange.params.get("service")) or -1)
@@ -138,7 +144,7 @@ class History:
 
     def _foreign(self, exchange: Exchange, ident: str, value: Any, kind: str) -> list[Violation]:
         """An id owned by another account must look exactly like an unknown id."""
-        from .checks import accepted_texts
+        from smmkit.contract_tests.checks import accepted_texts
 
         owner = (self.orders[ident].account if kind == "order" and ident in self.orders
                  else self.refill_owner.get(ident) if kind == "refill" else None)

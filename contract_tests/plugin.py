@@ -63,7 +63,7 @@ class SmmTarget:
         return self.client.send(params, **options)
 
     def check_config(self, **changes: Any) -> Any:
-        from .runner import CheckConfig
+        from smmkit.contract_tests.runner import CheckConfig
 
         values: dict[str, Any] = {"url": self.url, "key": self.key, "dialect": self.dialect,
                                   "target": self.client}
@@ -96,8 +96,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def smm_server() -> Iterator[Any]:
     """The fake panel on 127.0.0.1:<ephemeral>, manual clock, seed 1."""
-    from mock_server.config import Config
-    from mock_server.server import start_background
+    from smmkit.mock_server.core.config import Config
+    from smmkit.mock_server.serving.server import start_background
 
     running = start_background(Config(db=":memory:", seed=1, clock="manual", port=0))
     try:
@@ -110,7 +110,7 @@ def smm_server() -> Iterator[Any]:
 def smm_panel(smm_server: Any) -> Any:
     """The fake, reset, as a ControlClient (clock, accounts, orders, refills, services, faults,
     journal, snapshots); `.core` is the in-process Panel."""
-    from mock_server.control_client import ControlClient
+    from smmkit.mock_server.client.control import ControlClient
 
     client = ControlClient(smm_server.url, smm_server.config.admin_token)
     client.reset()
@@ -121,7 +121,7 @@ def smm_panel(smm_server: Any) -> Any:
 @pytest.fixture
 def smm_target(request: pytest.FixtureRequest) -> SmmTarget:
     """The live panel of --smm-url/--smm-key, else the (reset) fake with the demo key."""
-    from .targets import HttpTarget
+    from smmkit.contract_tests.targets import HttpTarget
 
     config = request.config
     dialect = config.getoption("smm_dialect")
@@ -130,7 +130,7 @@ def smm_target(request: pytest.FixtureRequest) -> SmmTarget:
         return SmmTarget(url=url, key=key, dialect=dialect, live=True,
                          allow_orders=config.getoption("smm_allow_orders"),
                          budget=_budget(config), client=HttpTarget(url, key))
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
 
     panel = request.getfixturevalue("smm_panel")
     running = request.getfixturevalue("smm_server")

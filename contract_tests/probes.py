@@ -15,13 +15,17 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-
-from .catalogue import QUANTITY_RULES, KitService, parse_catalogue, parse_decimal
-from .checks import check_expected_error, classify_error_text, finding
-from .exchange import NO_JSON, Exchange
-from .strategies import InvalidRequest, _add_for, invalid_requests
-from .targets import TargetError
-from .violation import Violation
+from smmkit.contract_tests.catalogue import (
+    QUANTITY_RULES,
+    KitService,
+    parse_catalogue,
+    parse_decimal,
+)
+from smmkit.contract_tests.checks import check_expected_error, classify_error_text, finding
+from smmkit.contract_tests.exchange import NO_JSON, Exchange
+from smmkit.contract_tests.strategies import InvalidRequest, _add_for, invalid_requests
+from smmkit.contract_tests.targets import TargetError
+from smmkit.contract_tests.violation import Violation
 
 SPENDING = frozenset({"add", "refill", "cancel"})
 ORDERABLE = frozenset({"param", "lines:comments", "lines:usernames", "package"})
@@ -232,7 +236,7 @@ class Session:
 
     def record(self, action: str, order: str, service: int | None, quantity: int | None,
                cost: Decimal, note: str = "") -> None:
-        from .runner import LedgerEntry
+        from smmkit.contract_tests.runner import LedgerEntry
 
         self.ledger.append(LedgerEntry(action, order, service, quantity, cost, self.closing,
                                        note))

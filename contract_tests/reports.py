@@ -11,8 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .runner import Report
-from .violation import Violation
+from smmkit.contract_tests.runner import Report
+from smmkit.contract_tests.violation import Violation
 
 
 def _money(value: Decimal | None) -> str | None:

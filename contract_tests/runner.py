@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import schemas
+from smmkit.contract_tests import probes
+from smmkit.contract_tests.checks import exchange_checks
+from smmkit.contract_tests.exchange import Exchange
+from smmkit.contract_tests.history import History
+from smmkit.contract_tests.probes import CheckError
+from smmkit.contract_tests.violation import Violation, failing
 
-from . import probes
-from .checks import exchange_checks
-from .exchange import Exchange
-from .history import History
-from .probes import CheckError
-from .violation import Violation, failing
+from smmkit import schemas
 
 DIALECT_CHOICES = (*schemas.DIALECTS, "auto")
 
@@ -189,7 +189,7 @@ def run_check(config: CheckConfig, *,
 
 
 def _http_target(config: CheckConfig) -> Any:
-    from .targets import HttpTarget
+    from smmkit.contract_tests.targets import HttpTarget
 
     if not config.url.startswith(("http://", "https://")):
         raise CheckError(f"URL must start with http:// or https://, got {config.url!r}")

@@ -7,7 +7,7 @@ get refunded and become refillable. Every exchange goes through the per-exchange
 checked across the whole run. Spending: this machine places real orders — point it at the fake,
 or at a live panel only with an account you are ready to spend.
 
-    from contract_tests.stateful import run_stateful
+    from smmkit.contract_tests.stateful import run_stateful
     run_stateful(target, max_examples=5, stateful_step_count=20)
 """
 
@@ -28,13 +28,12 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-
-from .catalogue import parse_catalogue
-from .checks import exchange_checks
-from .exchange import Exchange
-from .history import History
-from .strategies import UNKNOWN_IDS, add_requests
-from .violation import ContractViolation, Violation, failing
+from smmkit.contract_tests.catalogue import parse_catalogue
+from smmkit.contract_tests.checks import exchange_checks
+from smmkit.contract_tests.exchange import Exchange
+from smmkit.contract_tests.history import History
+from smmkit.contract_tests.strategies import UNKNOWN_IDS, add_requests
+from smmkit.contract_tests.violation import ContractViolation, Violation, failing
 
 
 class PanelMachine(RuleBasedStateMachine):

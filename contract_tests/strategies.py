@@ -7,7 +7,7 @@ service type of PROTOCOL.md §3; text comes from Faker seeded from Hypothesis' o
 a Hypothesis seed reproduces the exact request.
 
     from hypothesis import given
-    from contract_tests import strategies as smm
+    from smmkit.contract_tests import strategies as smm
 
     @given(smm.add_requests(catalogue))
     def test_my_client_sends_valid_orders(params): ...
@@ -23,8 +23,7 @@ from typing import Any
 
 from faker import Faker
 from hypothesis import strategies as st
-
-from .catalogue import QUANTITY_RULES, KitService, charge_for, parse_catalogue
+from smmkit.contract_tests.catalogue import QUANTITY_RULES, KitService, charge_for, parse_catalogue
 
 Params = dict[str, str]
 MAX_IDS = 100

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from .exchange import Exchange, fingerprint
+from smmkit.contract_tests.exchange import Exchange, fingerprint
 
 DEFAULT_TIMEOUT = 30.0
 

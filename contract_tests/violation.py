@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .exchange import Exchange
+from smmkit.contract_tests.exchange import Exchange
 
 SEVERITIES = ("violation", "deviation")
 FAMILIES = ("schema", "errors", "transport", "money", "semantics", "probe")

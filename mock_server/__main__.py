@@ -1,8 +1,10 @@
-"""`python -m mock_server` is `smmkit serve`."""
+"""`python -m smmkit.mock_server` is `smmkit serve`."""
 
 from __future__ import annotations
 
-from .cli import main
+import sys
+
+from smmkit.mock_server.serving.cli import serve
 
 if __name__ == "__main__":
-    main(["serve", *__import__("sys").argv[1:]], prog_name="python -m mock_server")
+    serve(sys.argv[1:], prog_name="python -m smmkit.mock_server")

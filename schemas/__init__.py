@@ -285,7 +285,7 @@ SERVICE_TYPES: tuple[str, ...] = tuple(_index()["add_types"])
 
 def openapi_document(*, dialect: str = "perfectpanel", profile: str = "strict") -> dict[str, Any]:
     """OpenAPI 3.1 description of /api/v2, generated from the schema files."""
-    from schemas.openapi import build  # noqa: PLC0415 - keeps the cheap import path cheap
+    from smmkit.schemas.openapi import build  # noqa: PLC0415 - keeps the cheap import path cheap
 
     return build(dialect=dialect, profile=profile)
 

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 from urllib.parse import urljoin
 
-import schemas
+from smmkit import schemas
 
 _PREFIX = "#/components/schemas/"
 

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from smmkit.mock_server.core.config import Config
+from smmkit.mock_server.core.panel import Panel
 from support import ApiClient, manual_panel
-
-from mock_server.config import Config
-from mock_server.panel import Panel
 
 # pytester tests the kit's pytest plugin; pytest only accepts this in the top-level conftest.
 pytest_plugins = ["pytester"]
@@ -25,7 +24,7 @@ def panel() -> Iterator[Panel]:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Any]:
-    from mock_server.server import start_background
+    from smmkit.mock_server.serving.server import start_background
 
     running = start_background(Config(port=0, db=":memory:", clock="manual", seed=1))
     yield running

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mock_server.config import DEMO_KEY, Config, build_panel
-from mock_server.panel import Panel
+from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
+from smmkit.mock_server.core.panel import Panel
 
 SECOND_KEY = "smmkit-second-key"
 KEYS = {DEMO_KEY: ("1000.00", "USD"), SECOND_KEY: ("250.00", "EUR")}
@@ -96,10 +96,10 @@ class ServeProcess:
 
 
 def start_serve(*args: str, module: bool = False, timeout: float = 20) -> ServeProcess:
-    """Run `smmkit serve ARGS` (or `python -m mock_server ARGS`) in its own process group and
+    """Run `smmkit serve ARGS` (or `python -m smmkit.mock_server ARGS`) in its own process group and
     wait for the URL it prints on its first line."""
-    command = ([sys.executable, "-m", "mock_server", *args] if module
-               else [sys.executable, "-c", "from mock_server.cli import main; main()",
+    command = ([sys.executable, "-m", "smmkit.mock_server", *args] if module
+               else [sys.executable, "-c", "from smmkit.cli import main; main()",
                      "serve", *args])
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 import requests
+from smmkit.mock_server.core import lifecycle as lc
+from smmkit.mock_server.core.catalog import load_catalog
+from smmkit.mock_server.core.config import DEMO_KEY, Config
+from smmkit.mock_server.serving.server import start_background
 from support import SECOND_KEY, ApiClient
-
-from mock_server import lifecycle as lc
-from mock_server.catalog import load_catalog
-from mock_server.config import DEMO_KEY, Config
-from mock_server.server import start_background
 
 ACTIVE = "You have active order with this link. Please wait until order being completed."
 DAY = 86_400

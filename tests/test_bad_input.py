@@ -15,9 +15,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from smmkit.mock_server.core.config import DEMO_KEY
 from support import SECOND_KEY
-
-from mock_server.config import DEMO_KEY
 
 BIG = "9" * (1 << 20)  # a 1 MB field
 MANY_IDS = ",".join(str(23501 + i) for i in range(10_000))

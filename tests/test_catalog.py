@@ -9,8 +9,7 @@ from dataclasses import replace
 from importlib import resources
 
 import pytest
-
-from mock_server.catalog import (
+from smmkit.mock_server.core.catalog import (
     MAX_INTERVAL_MINUTES,
     MAX_RUNS,
     SUBSCRIPTION_DELAYS,
@@ -19,7 +18,7 @@ from mock_server.catalog import (
     load_catalog,
     parse_add,
 )
-from mock_server.errors import (
+from smmkit.mock_server.core.errors import (
     IncorrectLink,
     IncorrectRequest,
     PanelError,
@@ -357,7 +356,7 @@ def test_packages_skip_min_max() -> None:
 
 
 def raw_catalog() -> list[dict]:
-    text = resources.files("mock_server").joinpath("data/catalog.json").read_text("utf-8")
+    text = resources.files("smmkit.mock_server").joinpath("data/catalog.json").read_text("utf-8")
     return json.loads(text)
 
 
@@ -419,7 +418,7 @@ def test_bad_catalogue_entries_rejected(tmp_path) -> None:
 
 
 def test_service_json_round_trip() -> None:
-    from mock_server.catalog import service_from_json
+    from smmkit.mock_server.core.catalog import service_from_json
 
     for svc in SHIPPED:
         assert service_from_json(svc.to_json()) == svc

@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 from openapi_spec_validator import validate
 
-import schemas
-from mock_server.cli import main
+from smmkit import schemas
+from smmkit.cli import main
 
 
 def test_schemas_command_writes_every_schema(tmp_path):

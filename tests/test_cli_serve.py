@@ -1,4 +1,4 @@
-"""`smmkit serve` and `python -m mock_server` as processes: the banner, a working URL, and a
+"""`smmkit serve` and `python -m smmkit.mock_server` as processes: the banner, a working URL, and a
 clean Ctrl-C."""
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import time
 
 import pytest
 import requests
+from smmkit.mock_server.core.catalog import load_catalog
+from smmkit.mock_server.core.config import DEMO_KEY
 from support import read_line, start_serve, wait_ready
-
-from mock_server.catalog import load_catalog
-from mock_server.config import DEMO_KEY
 
 
 def banner(server, timeout: float = 10) -> list[str]:
@@ -70,7 +69,7 @@ def test_python_dash_m_serves() -> None:
 def test_console_script_version_and_help() -> None:
     out = subprocess.run(["smmkit", "--version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "0.1.0" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "mock_server", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "smmkit.mock_server", "--help"], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0 and "--port" in out.stdout and "--db" in out.stdout
 
@@ -79,7 +78,7 @@ def test_port_in_use_is_a_clean_error() -> None:
     first = start_serve("--port", "0", "--db", ":memory:", "--workers", "1")
     try:
         port = re.search(r":(\d+)/api/v2", first.url).group(1)
-        out = subprocess.run([sys.executable, "-m", "mock_server", "--port", port, "--db",
+        out = subprocess.run([sys.executable, "-m", "smmkit.mock_server", "--port", port, "--db",
                               ":memory:"], capture_output=True, text=True, timeout=30)
         assert out.returncode != 0
         assert "Error" in out.stderr and "Traceback" not in out.stderr

@@ -8,10 +8,9 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from mock_server.config import DEMO_KEY, Config
-from mock_server.control_client import ControlAPIError, ControlClient
-from mock_server.server import start_background
+from smmkit.mock_server.client.control import ControlAPIError, ControlClient
+from smmkit.mock_server.core.config import DEMO_KEY, Config
+from smmkit.mock_server.serving.server import start_background
 
 LINK = "https://instagram.com/p/{}"
 
@@ -79,7 +78,7 @@ def test_every_control_route_is_behind_the_token(server):
 
 
 def server_app_rules(server):
-    from mock_server.app import create_app
+    from smmkit.mock_server.web.app import create_app
 
     app = create_app(server.panel, config=server.config)
     return [(m, r.rule) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}]

@@ -7,10 +7,10 @@ import json
 import pytest
 import requests
 from click.testing import CliRunner
+from smmkit.mock_server.core.config import DEMO_KEY, Config
+from smmkit.mock_server.serving.server import start_background
 
-from mock_server.cli import main
-from mock_server.config import DEMO_KEY, Config
-from mock_server.server import start_background
+from smmkit.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import requests
+from smmkit.mock_server.core.catalog import TYPE_RULES
+from smmkit.mock_server.core.config import DEMO_KEY, Config
+from smmkit.mock_server.serving.server import start_background
 
-import schemas
-from mock_server.catalog import TYPE_RULES
-from mock_server.config import DEMO_KEY, Config
-from mock_server.server import start_background
+from smmkit import schemas
 
 LINK = "https://instagram.com/p/conform{}"
 TYPE_PARAMS = {

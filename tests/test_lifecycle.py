@@ -7,8 +7,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from mock_server import lifecycle as lc
+from smmkit.mock_server.core import lifecycle as lc
 
 T0 = 1_767_225_600.0
 

@@ -9,8 +9,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-
-from mock_server.money import charge_for, format_money, parse_money, refund_for
+from smmkit.mock_server.core.money import charge_for, format_money, parse_money, refund_for
 
 
 def half_up_5(value: Fraction) -> Decimal:

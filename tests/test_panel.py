@@ -5,16 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from smmkit.mock_server.core import lifecycle as lc
+from smmkit.mock_server.core.catalog import Service, load_catalog
+from smmkit.mock_server.core.clock import manual_clock
+from smmkit.mock_server.core.config import DEMO_KEY
+from smmkit.mock_server.core.errors import PanelError
+from smmkit.mock_server.core.money import charge_for, refund_for
+from smmkit.mock_server.core.panel import FIRST_ORDER_ID, AccountSpec, Panel
+from smmkit.mock_server.storage.sqlite import Store
 from support import KEYS, SECOND_KEY, conserved, manual_panel, order_count
-
-from mock_server import lifecycle as lc
-from mock_server.catalog import Service, load_catalog
-from mock_server.clock import manual_clock
-from mock_server.config import DEMO_KEY
-from mock_server.errors import PanelError
-from mock_server.money import charge_for, refund_for
-from mock_server.panel import FIRST_ORDER_ID, AccountSpec, Panel
-from mock_server.store import Store
 
 DAY = 86_400
 

@@ -16,10 +16,9 @@ from hypothesis.stateful import (
     multiple,
     rule,
 )
+from smmkit.mock_server.core import lifecycle as lc
+from smmkit.mock_server.core.errors import PanelError
 from support import KEYS, manual_panel
-
-from mock_server import lifecycle as lc
-from mock_server.errors import PanelError
 
 # Services with different knobs: refill+cancel (1), neither (2), cancel only (3), refill only
 # (18), package (15), custom comments (5), drip-feed capable (16), subscriptions (14).

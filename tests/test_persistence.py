@@ -10,10 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
+from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
+from smmkit.mock_server.serving.server import start_background
 from support import KEYS, start_serve, wait_ready
-
-from mock_server.config import DEMO_KEY, Config, build_panel
-from mock_server.server import start_background
 
 INCORRECT = {"error": "Incorrect order ID"}
 

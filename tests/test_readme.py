@@ -7,9 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from mock_server.config import Config
-from mock_server.server import start_background
+from smmkit.mock_server.core.config import Config
+from smmkit.mock_server.serving.server import start_background
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
 BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, re.S)

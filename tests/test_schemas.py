@@ -7,7 +7,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-import schemas
+from smmkit import schemas
 
 VALID_ADD = {
     "Default": {"link": "https://x.test/p/1", "quantity": "100"},

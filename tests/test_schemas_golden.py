@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-import schemas
+from smmkit import schemas
 
 GOLDEN = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 

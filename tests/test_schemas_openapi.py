@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-import schemas
+from smmkit import schemas
 
 
 @pytest.mark.parametrize("dialect", schemas.DIALECTS)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import signal
 
 import requests
+from smmkit.mock_server.core.config import DEMO_KEY
 from support import start_serve, wait_ready
-
-from mock_server.config import DEMO_KEY
 
 
 def test_granian_serves_the_same_panel_and_refuses_drop_faults(tmp_path):

@@ -48,7 +48,7 @@ class Served:
 
     def __init__(self, db: Path, accounts: Path, *extra: str) -> None:
         exe = shutil.which("smmkit")
-        command = [exe, "serve"] if exe else [sys.executable, "-m", "mock_server"]
+        command = [exe, "serve"] if exe else [sys.executable, "-m", "smmkit.mock_server"]
         self.argv = [*command, "--port", "0", "--workers", "2", "--db", str(db),
                      "--accounts", str(accounts), *extra]
         self.log = db.with_suffix(".log")

@@ -1,4 +1,5 @@
-"""The bundled contract suite: ``pytest --pyargs contract_tests.suite [--smm-url U --smm-key K]``.
+"""The bundled contract suite:
+``pytest --pyargs smmkit.contract_tests.suite [--smm-url U --smm-key K]``.
 
 Without --smm-url it runs against the fake. Tests marked ``smm_spends`` place orders: on a live
 panel they run only with --smm-allow-orders and a positive --smm-budget, and never spend more.
@@ -7,10 +8,9 @@ panel they run only with --smm-allow-orders and a positive --smm-budget, and nev
 from __future__ import annotations
 
 import pytest
-
-from contract_tests.checks import assert_conforms, check_expected_error
-from contract_tests.runner import run_check
-from contract_tests.violation import ContractViolation
+from smmkit.contract_tests.checks import assert_conforms, check_expected_error
+from smmkit.contract_tests.runner import run_check
+from smmkit.contract_tests.violation import ContractViolation
 
 
 def _fail_on(report) -> None:
@@ -49,7 +49,7 @@ def test_orders_stay_within_budget_and_conform(smm_target) -> None:
 def test_stateful_model_on_the_fake(smm_target) -> None:
     if smm_target.live:
         pytest.skip("the stateful model spends without a budget: it runs against the fake only")
-    from contract_tests.stateful import run_stateful
+    from smmkit.contract_tests.stateful import run_stateful
 
     run_stateful(smm_target.client, dialect=_dialect(smm_target), max_examples=5,
                  stateful_step_count=15, seed=3)

@@ -12,7 +12,7 @@ from kit_support import fake_config
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[Any]:
     """The real fake, as `start_background` serves it."""
-    from mock_server.server import start_background
+    from smmkit.mock_server.serving.server import start_background
 
     running = start_background(fake_config())
     try:
@@ -48,6 +48,6 @@ def serve() -> Iterator[Any]:
 @pytest.fixture
 def fresh_panel() -> Any:
     """A new in-process Panel (manual clock) for broken fakes and WSGI targets."""
-    from mock_server.config import build_panel
+    from smmkit.mock_server.core.config import build_panel
 
     return build_panel(fake_config())

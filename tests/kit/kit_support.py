@@ -12,7 +12,7 @@ SECOND_KEY = "smmkit-second-key"  # the second account of mock_server/data/accou
 
 
 def fake_config(**changes: Any) -> Any:
-    from mock_server.config import Config
+    from smmkit.mock_server.core.config import Config
 
     values: dict[str, Any] = {"db": ":memory:", "seed": 1, "clock": "manual", "port": 0}
     values.update(changes)

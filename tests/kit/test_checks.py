@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import pytest
-
-from contract_tests.checks import (
+from smmkit.contract_tests.checks import (
     ContractViolation,
     assert_conforms,
     check_error_texts,
@@ -19,8 +18,8 @@ from contract_tests.checks import (
     classify_error_text,
     violations,
 )
-from contract_tests.exchange import Exchange
-from contract_tests.history import History
+from smmkit.contract_tests.exchange import Exchange
+from smmkit.contract_tests.history import History
 
 JSON = {"Content-Type": "application/json"}
 CATALOGUE = [

@@ -11,12 +11,11 @@ from typing import Any
 from _defects import ErrorsAsHttp500
 from click.testing import CliRunner
 from kit_support import fake_config
-
-from contract_tests.cli import check
+from smmkit.contract_tests.cli import check
 
 
 def demo_key() -> str:
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
 
     return DEMO_KEY
 
@@ -60,7 +59,7 @@ def test_check_of_the_fake_exits_0_and_writes_reports(fake: Any, tmp_path: Path)
 
 def test_check_of_a_broken_fake_exits_1_and_names_the_check(fresh_panel: Any, serve: Any,
                                                              tmp_path: Path) -> None:
-    from mock_server.app import create_app
+    from smmkit.mock_server.web.app import create_app
 
     served = serve(ErrorsAsHttp500(create_app(fresh_panel, config=fake_config())))
     result = run(served.api_url, "--key", demo_key(), "--seed", "6", *reports(tmp_path))

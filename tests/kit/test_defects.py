@@ -8,17 +8,16 @@ from typing import Any
 import pytest
 from _defects import DEFECTS, Defect
 from kit_support import SECOND_KEY, fake_config
-
-from contract_tests.checks import violations
-from contract_tests.history import History
-from contract_tests.runner import CheckConfig, run_check
-from contract_tests.targets import HttpTarget
+from smmkit.contract_tests.checks import violations
+from smmkit.contract_tests.history import History
+from smmkit.contract_tests.runner import CheckConfig, run_check
+from smmkit.contract_tests.targets import HttpTarget
 
 
 def scenario(url: str, panel: Any) -> list:
     """A scripted session the runner cannot do alone (it has no clock): two orders, a cancel,
     a day passes, statuses twice, a second key peeks, a conservation bracket."""
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
 
     me, other = HttpTarget(url, DEMO_KEY), HttpTarget(url, SECOND_KEY)
     sent = [me.send({"action": "services"}), me.send({"action": "balance"})]
@@ -42,7 +41,7 @@ def scenario(url: str, panel: Any) -> list:
 
 def caught(url: str, panel: Any, defect: Defect) -> set[str]:
     """Names of every check that reported something, by the runner and by the scenario."""
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
 
     report = run_check(CheckConfig(url=url, key=DEMO_KEY, allow_orders=True,
                                    budget=Decimal("1"), seed=7, examples=10))
@@ -53,7 +52,7 @@ def caught(url: str, panel: Any, defect: Defect) -> set[str]:
 
 
 def test_the_unbroken_wrapper_gives_no_finding(fresh_panel: Any, serve: Any) -> None:
-    from mock_server.app import create_app
+    from smmkit.mock_server.web.app import create_app
 
     app = Defect(create_app(fresh_panel, config=fake_config()))
     assert caught(serve(app).api_url, fresh_panel, app) == set()
@@ -62,7 +61,7 @@ def test_the_unbroken_wrapper_gives_no_finding(fresh_panel: Any, serve: Any) -> 
 @pytest.mark.parametrize("defect", DEFECTS, ids=lambda d: d.__name__)
 def test_each_defect_is_reported_by_its_check(defect: type[Defect], fresh_panel: Any,
                                               serve: Any) -> None:
-    from mock_server.app import create_app
+    from smmkit.mock_server.web.app import create_app
 
     app = defect(create_app(fresh_panel, config=fake_config()))
     found = caught(serve(app).api_url, fresh_panel, app)

@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
-from contract_tests.exchange import NO_JSON, REDACTED, Exchange, dump, fingerprint, load_recorded
-from contract_tests.targets import WsgiTarget
+from smmkit.contract_tests.exchange import (
+    NO_JSON,
+    REDACTED,
+    Exchange,
+    dump,
+    fingerprint,
+    load_recorded,
+)
+from smmkit.contract_tests.targets import WsgiTarget
 
 SECRET = "super-secret-key"
 
@@ -62,8 +68,8 @@ def test_from_requests() -> None:
 
 
 def test_from_werkzeug_through_the_fake(fresh_panel: Any) -> None:
-    from mock_server.app import create_app
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
+    from smmkit.mock_server.web.app import create_app
 
     target = WsgiTarget(create_app(fresh_panel), DEMO_KEY)
     for transport in ("form", "json", "query"):

@@ -2,7 +2,7 @@
 
 Child processes rather than `pytester`: `pytest_plugins = ["pytester"]` is refused in a
 non-top-level conftest like tests/kit's, and a child process also proves the plugin loads the
-way users load it (entry point, or `-p contract_tests.plugin` before the entry point lands).
+way users load it (entry point, or `-p smmkit.contract_tests.plugin` before the entry point lands).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from kit_support import ROOT, fake_config
 
 
 def plugin_args() -> list[str]:
-    registered = any(ep.value == "contract_tests.plugin"
+    registered = any(ep.value == "smmkit.contract_tests.plugin"
                      for ep in importlib.metadata.entry_points(group="pytest11"))
-    return [] if registered else ["-p", "contract_tests.plugin"]
+    return [] if registered else ["-p", "smmkit.contract_tests.plugin"]
 
 
 def pytest_run(tmp_path: Path, *args: str) -> tuple[int, dict[str, int], str]:
@@ -70,7 +70,7 @@ def test_fixtures_give_a_reset_fake_per_test(tmp_path: Path) -> None:
 
 
 def test_bundled_suite_passes_against_the_fake(tmp_path: Path) -> None:
-    code, counts, output = pytest_run(tmp_path, "--pyargs", "contract_tests.suite")
+    code, counts, output = pytest_run(tmp_path, "--pyargs", "smmkit.contract_tests.suite")
     assert code == 0, output
     assert counts["tests"] >= 6 and counts["failures"] == counts["errors"] == 0
     assert counts["skipped"] == 0  # the fake's money may be spent
@@ -79,12 +79,11 @@ def test_bundled_suite_passes_against_the_fake(tmp_path: Path) -> None:
 def test_bundled_suite_on_a_live_url_skips_spending_without_allow_orders(
         tmp_path: Path, fresh_panel: Any, serve: Any) -> None:
     from _defects import Defect
-
-    from mock_server.app import create_app
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
+    from smmkit.mock_server.web.app import create_app
 
     live = serve(Defect(create_app(fresh_panel, config=fake_config())))
-    args = ["--pyargs", "contract_tests.suite", "--smm-url", live.api_url, "--smm-key", DEMO_KEY]
+    args = ["--pyargs", "smmkit.contract_tests.suite", "--smm-url", live.api_url, "--smm-key", DEMO_KEY]
     code, counts, output = pytest_run(tmp_path, *args)
     assert code == 0, output
     assert counts["skipped"] == 2 and counts["failures"] == 0
@@ -100,12 +99,11 @@ def test_bundled_suite_on_a_live_url_skips_spending_without_allow_orders(
 def test_bundled_suite_fails_on_a_broken_live_panel(tmp_path: Path, fresh_panel: Any,
                                                    serve: Any) -> None:
     from _defects import FloatMoney
-
-    from mock_server.app import create_app
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
+    from smmkit.mock_server.web.app import create_app
 
     broken = serve(FloatMoney(create_app(fresh_panel, config=fake_config())))
-    code, counts, output = pytest_run(tmp_path, "--pyargs", "contract_tests.suite",
+    code, counts, output = pytest_run(tmp_path, "--pyargs", "smmkit.contract_tests.suite",
                                       "--smm-url", broken.api_url, "--smm-key", DEMO_KEY)
     assert code == 1 and counts["failures"] >= 1
     assert "money_format" in output
@@ -118,9 +116,10 @@ def test_url_without_key_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_importing_the_plugin_is_cheap() -> None:
-    code = ("import sys, contract_tests.plugin\n"
+    code = ("import sys, smmkit.contract_tests.plugin\n"
             "heavy = [m for m in sys.modules if m.split('.')[0] in "
-            "{'hypothesis', 'requests', 'mock_server', 'schemas', 'faker', 'flask', 'rich'}]\n"
+            "{'hypothesis', 'requests', 'faker', 'flask', 'rich'} "
+            "or m.startswith(('smmkit.mock_server', 'smmkit.schemas'))]\n"
             "assert not heavy, heavy\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 from _defects import Defect, FloatMoney
 from kit_support import fake_config
-
-from contract_tests.runner import CheckConfig, CheckError, run_check
+from smmkit.contract_tests.runner import CheckConfig, CheckError, run_check
 
 SPENDING = {"add", "refill", "cancel"}
 
 
 def demo_key() -> str:
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
 
     return DEMO_KEY
 
@@ -46,7 +45,7 @@ class Recorder(Defect):
 
 
 def test_read_only_never_sends_a_spending_action(fresh_panel: Any, serve: Any) -> None:
-    from mock_server.app import create_app
+    from smmkit.mock_server.web.app import create_app
 
     recorder = Recorder(create_app(fresh_panel, config=fake_config()))
     served = serve(recorder)
@@ -71,7 +70,7 @@ def test_orders_never_spend_more_than_the_budget(fake: Any, budget: str) -> None
 
 
 def test_auto_dialect_reports_the_best_fit(fake: Any) -> None:
-    from mock_server.server import start_background
+    from smmkit.mock_server.serving.server import start_background
 
     canonical = run_check(CheckConfig(fake.api_url, demo_key(), dialect="auto", seed=4))
     assert canonical.dialect == "perfectpanel"
@@ -83,7 +82,7 @@ def test_auto_dialect_reports_the_best_fit(fake: Any) -> None:
 
 
 def test_findings_carry_a_redacted_curl_line_and_the_seed(fresh_panel: Any, serve: Any) -> None:
-    from mock_server.app import create_app
+    from smmkit.mock_server.web.app import create_app
 
     served = serve(FloatMoney(create_app(fresh_panel, config=fake_config())))
     report = run_check(CheckConfig(served.api_url, demo_key(), seed=99))

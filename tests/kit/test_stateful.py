@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 from _defects import ChargeMisreported, LeavesCompleted
 from kit_support import SECOND_KEY, fake_config
-
-from contract_tests.checks import ContractViolation
-from contract_tests.stateful import run_stateful
-from contract_tests.targets import HttpTarget, WsgiTarget
+from smmkit.contract_tests.checks import ContractViolation
+from smmkit.contract_tests.stateful import run_stateful
+from smmkit.contract_tests.targets import HttpTarget, WsgiTarget
 
 
 def test_machine_over_http_finds_nothing_on_the_fake(fake: Any) -> None:
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
 
     target = HttpTarget(fake.api_url, DEMO_KEY, advance=fake.panel.advance,
                         reset=fake.panel.reset)
@@ -23,8 +22,8 @@ def test_machine_over_http_finds_nothing_on_the_fake(fake: Any) -> None:
 
 
 def test_machine_in_process_finds_nothing_on_the_fake(fresh_panel: Any) -> None:
-    from mock_server.app import create_app
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
+    from smmkit.mock_server.web.app import create_app
 
     app = create_app(fresh_panel, config=fake_config())
     target = WsgiTarget(app, DEMO_KEY, advance=fresh_panel.advance, reset=fresh_panel.reset)
@@ -35,8 +34,8 @@ def test_machine_in_process_finds_nothing_on_the_fake(fresh_panel: Any) -> None:
 @pytest.mark.parametrize("defect", [ChargeMisreported, LeavesCompleted],
                          ids=lambda d: d.__name__)
 def test_machine_reports_a_broken_fake(fresh_panel: Any, defect: Any) -> None:
-    from mock_server.app import create_app
-    from mock_server.config import DEMO_KEY
+    from smmkit.mock_server.core.config import DEMO_KEY
+    from smmkit.mock_server.web.app import create_app
 
     app = defect(create_app(fresh_panel, config=fake_config()))
 

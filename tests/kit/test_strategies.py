@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from smmkit.contract_tests import strategies as smm
+from smmkit.contract_tests.catalogue import QUANTITY_RULES, parse_catalogue
+from smmkit.contract_tests.checks import check_expected_error
+from smmkit.contract_tests.targets import WsgiTarget
 
-import schemas
-from contract_tests import strategies as smm
-from contract_tests.catalogue import QUANTITY_RULES, parse_catalogue
-from contract_tests.checks import check_expected_error
-from contract_tests.targets import WsgiTarget
+from smmkit import schemas
 
 FAST = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -23,8 +23,8 @@ RICH_KEY = "smmkit-kit-rich"
 @pytest.fixture(scope="module")
 def world() -> Any:
     """The fake in-process (WSGI), its parsed catalogue and a rich account."""
-    from mock_server.app import create_app
-    from mock_server.config import Config, build_panel
+    from smmkit.mock_server.core.config import Config, build_panel
+    from smmkit.mock_server.web.app import create_app
 
     config = Config(db=":memory:", seed=1, clock="manual")
     panel = build_panel(config)

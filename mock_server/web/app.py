@@ -16,16 +16,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, jsonify
+from smmkit.mock_server.core import faults
+from smmkit.mock_server.core.config import Config, build_panel
+from smmkit.mock_server.core.errors import HTTP_TEXTS
+from smmkit.mock_server.core.faults import Fault, FaultBook
+from smmkit.mock_server.core.panel import Moment, Panel
+from smmkit.mock_server.storage.journal import Journal
+from smmkit.mock_server.web.api import Api, Params, Reply, http_error, read_params
+from smmkit.mock_server.web.dialects import Awkward, Dialect, encode
 from werkzeug.exceptions import HTTPException
-
-from . import faults
-from .api import Api, Params, Reply, http_error, read_params
-from .config import Config, build_panel
-from .dialects import Awkward, Dialect, encode
-from .errors import HTTP_TEXTS
-from .faults import Fault, FaultBook
-from .journal import Journal
-from .panel import Moment, Panel
 
 API_PATHS = frozenset({"/api/v2", "/api/v2/"})
 API_METHODS = ("GET", "HEAD", "POST")
@@ -230,7 +229,7 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     """The fake panel as a WSGI app. Tests pass the panel they built; `serve` passes its own."""
     config = config or Config()
     panel = panel or build_panel(config)
-    app = Flask("mock_server")
+    app = Flask("smmkit.mock_server")
     # No implicit OPTIONS routes: they would answer an empty HTML body; 405 JSON instead.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["SMMKIT"] = config
@@ -241,7 +240,7 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     journal = Journal(panel.store, limit=config.journal_limit) if config.journal_limit else None
     app.extensions.update({"smmkit.api": api, "smmkit.faults": fault_book,
                            "smmkit.journal": journal})
-    from .control import control_blueprint
+    from smmkit.mock_server.web.control import control_blueprint
 
     app.register_blueprint(control_blueprint(config.admin_token))
 

@@ -1,30 +1,22 @@
-"""`smmkit` — the command line. Thin: each command builds a Config or calls one library function.
+"""`smmkit serve`: start the fake panel. Configuration enters here and becomes a Config.
 
-Configuration enters here (options and SMMKIT_* environment variables, via click's auto envvar
-prefix) and nowhere else.
+Options also come from SMMKIT_SERVE_* environment variables (click's auto envvar prefix). This
+module imports nothing of the contract kit, so `smmkit serve` starts without Hypothesis,
+jsonschema or Faker.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
-
-from . import __version__
-from .config import DEFAULT_PORT, Config
-from .panel import Panel
-from .store import default_db_path
+from smmkit.mock_server.core.config import DEFAULT_PORT, Config
+from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.storage.sqlite import default_db_path
 
 
-@click.group(context_settings={"auto_envvar_prefix": "SMMKIT",
-                             "help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="smmkit")
-def main() -> None:
-    """smmkit: a stateful fake SMM panel (API v2) and a contract-test kit for it."""
-
-
-@main.command()
+@click.command(context_settings={"auto_envvar_prefix": "SMMKIT_SERVE",
+                                 "help_option_names": ["-h", "--help"]})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="Port to bind; 0 picks a free one (the URL is printed).")
@@ -58,7 +50,7 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
           speed: float, workers: int, threads: int, dialect: str, server: str, robust: bool,
           admin_token: str | None) -> None:
     """Start the fake panel (default http://127.0.0.1:8080/api/v2)."""
-    from .server import serve as run
+    from smmkit.mock_server.serving.server import serve as run
 
     options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
                    speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
@@ -90,41 +82,3 @@ def _announce(panel: Panel, url: str, config: Config) -> None:
     ]
     click.echo("\n".join(lines))
     sys.stdout.flush()
-
-
-@main.command("schemas")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory to write the JSON Schema files into.")
-def schemas_command(out_dir: str) -> None:
-    """Write the contract's JSON Schema files to a directory."""
-    import schemas
-
-    written = schemas.export(Path(out_dir))
-    click.echo(f"wrote {len(written)} schema files to {out_dir}")
-
-
-@main.command()
-def openapi() -> None:
-    """Print the OpenAPI 3.1 document for /api/v2 (generated from the JSON Schemas)."""
-    import json
-
-    import schemas
-
-    click.echo(json.dumps(schemas.openapi_document(), indent=2))
-
-
-def _register() -> None:
-    """The control client's and the kit's commands join the one `smmkit` group."""
-    from .ctl_cli import ctl
-
-    main.add_command(ctl)
-    try:
-        from contract_tests.cli import check
-    except ModuleNotFoundError as exc:  # the kit is part of smmkit; only a broken install lacks it
-        if exc.name not in ("contract_tests", "contract_tests.cli"):
-            raise
-        return
-    main.add_command(check)
-
-
-_register()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 
-from .app import create_app
-from .config import Config
+from smmkit.mock_server.core.config import Config
+from smmkit.mock_server.web.app import create_app
 
 app = create_app(config=Config(**json.loads(os.environ.get("SMMKIT_SERVE_CONFIG", "{}"))))

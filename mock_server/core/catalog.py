@@ -18,8 +18,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import IncorrectLink, IncorrectRequest, QuantityTooHigh, QuantityTooLow
-from .money import parse_money
+from smmkit.mock_server.core.errors import (
+    IncorrectLink,
+    IncorrectRequest,
+    QuantityTooHigh,
+    QuantityTooLow,
+)
+from smmkit.mock_server.core.money import parse_money
 
 MAX_LINK_LENGTH = 2048
 MAX_TEXT_LENGTH = 10_000
@@ -286,7 +291,7 @@ def service_from_json(data: Mapping[str, Any]) -> Service:
 def read_json_list(path: str | Path | None, shipped: str, what: str) -> list[Any]:
     """A JSON list from `path`, or from the package's data file `shipped` when path is None."""
     if path is None:
-        text = resources.files("mock_server").joinpath(f"data/{shipped}").read_text("utf-8")
+        text = resources.files("smmkit.mock_server").joinpath(f"data/{shipped}").read_text("utf-8")
     else:
         text = Path(path).read_text("utf-8")
     entries = json.loads(text)

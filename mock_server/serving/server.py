@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .config import Config, build_panel
-from .panel import Panel
+from smmkit.mock_server.core.config import Config, build_panel
+from smmkit.mock_server.core.panel import Panel
 
 
 @dataclass
@@ -51,9 +51,8 @@ class RunningServer:
 
 def start_background(config: Config | None = None, *, panel: Panel | None = None) -> RunningServer:
     """Start the fake on a daemon thread of this process (threaded server, real socket)."""
+    from smmkit.mock_server.web.app import create_app
     from werkzeug.serving import WSGIRequestHandler, make_server
-
-    from .app import create_app
 
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:
@@ -113,7 +112,7 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
     command = [sys.executable, "-m", "granian", "--interface", "wsgi",
                "--host", config.host, "--port", str(port), "--workers", str(config.workers),
                "--blocking-threads", str(config.threads), "--backlog", "2048",
-               "--log-level", "warning", "mock_server.wsgi:app"]
+               "--log-level", "warning", "smmkit.mock_server.serving.wsgi:app"]
     env = {**os.environ, "SMMKIT_SERVE_CONFIG": json.dumps(asdict(config))}
     child = subprocess.Popen(command, env=env, start_new_session=True)
 
@@ -137,8 +136,7 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
 
 def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | None) -> None:
     from gunicorn.app.base import BaseApplication
-
-    from .app import create_app
+    from smmkit.mock_server.web.app import create_app
 
     sock = bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
@@ -155,7 +153,7 @@ def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | Non
             settings = {
                 "bind": [f"fd://{sock.fileno()}"],
                 "workers": config.workers,
-                "worker_class": "mock_server.workers.JsonErrorThreadWorker",
+                "worker_class": "smmkit.mock_server.serving.workers.JsonErrorThreadWorker",
                 "threads": config.threads,
                 "keepalive": 5,
                 "timeout": 60,

@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import click
-
-from .control_client import ControlAPIError, ControlClient
+from smmkit.mock_server.client.control import ControlAPIError, ControlClient
 
 
 def _show(data: Any) -> None:

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import Service
-from .errors import PanelError
-from .money import format_money
-from .panel import OrderView
+from smmkit.mock_server.core.catalog import Service
+from smmkit.mock_server.core.errors import PanelError
+from smmkit.mock_server.core.money import format_money
+from smmkit.mock_server.core.panel import OrderView
 
 DIALECTS = ("perfectpanel", "seed", "raw-keys")
 _STATUS_VARIANTS = {"Canceled": ("Cancelled", "canceled", "CANCELED"),
@@ -154,7 +154,7 @@ class Awkward:
 
 
 def _raw_by_text() -> dict[str, str]:
-    from .errors import CANONICAL_TEXTS, RAW_KEY_TEXTS
+    from smmkit.mock_server.core.errors import CANONICAL_TEXTS, RAW_KEY_TEXTS
 
     return {text: RAW_KEY_TEXTS[code] for code, text in CANONICAL_TEXTS.items()
             if "{" not in text and RAW_KEY_TEXTS[code] != text}

@@ -9,11 +9,11 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import load_catalog, read_json_list
-from .clock import manual_clock, real_clock
-from .money import parse_money
-from .panel import AccountSpec, Panel
-from .store import Store
+from smmkit.mock_server.core.catalog import load_catalog, read_json_list
+from smmkit.mock_server.core.clock import manual_clock, real_clock
+from smmkit.mock_server.core.money import parse_money
+from smmkit.mock_server.core.panel import AccountSpec, Panel
+from smmkit.mock_server.storage.sqlite import Store
 
 DEMO_KEY = "smmkit-demo-key"
 DEFAULT_PORT = 8080
@@ -67,7 +67,7 @@ def build_panel(config: Config) -> Panel:
     fresh = store.connection().execute("SELECT 1 FROM state").fetchone() is None
     panel = Panel(store, seed=config.seed, accounts=accounts, catalog=catalog, clock=clock)
     if not fresh:
-        from . import admin
+        from smmkit.mock_server.core import steering as admin
 
         for spec in admin.specs_missing(panel, accounts) if config.accounts else ():
             panel.create_account(spec.key, spec.balance, spec.currency)

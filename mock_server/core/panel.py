@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from . import lifecycle as lc
-from .catalog import Service, parse_add, parse_int, service_from_json
-from .clock import ClockState
-from .errors import (
+from smmkit.mock_server.core import lifecycle as lc
+from smmkit.mock_server.core.catalog import Service, parse_add, parse_int, service_from_json
+from smmkit.mock_server.core.clock import ClockState
+from smmkit.mock_server.core.errors import (
     ActiveOrder,
     CancelUnavailable,
     IncorrectOrder,
@@ -39,8 +39,8 @@ from .errors import (
     RefillNotFound,
     RefillUnavailable,
 )
-from .money import ZERO, charge_for, parse_money, refund_for, round_money
-from .store import Store
+from smmkit.mock_server.core.money import ZERO, charge_for, parse_money, refund_for, round_money
+from smmkit.mock_server.storage.sqlite import Store
 
 FIRST_ORDER_ID = 23501
 FIRST_REFILL_ID = 1

@@ -14,10 +14,10 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from . import lifecycle as lc
-from .catalog import Service, service_from_json
-from .money import ZERO, format_money, parse_money, refund_for
-from .panel import _PLAN_COLUMNS, AccountSpec, Panel, _plan
+from smmkit.mock_server.core import lifecycle as lc
+from smmkit.mock_server.core.catalog import Service, service_from_json
+from smmkit.mock_server.core.money import ZERO, format_money, parse_money, refund_for
+from smmkit.mock_server.core.panel import _PLAN_COLUMNS, AccountSpec, Panel, _plan
 
 
 class ControlError(ValueError):

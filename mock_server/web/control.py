@@ -11,12 +11,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-
-from . import admin
-from .clock import parse_duration
-from .faults import KINDS, FaultBook, FaultError
-from .journal import Journal
-from .panel import Panel
+from smmkit.mock_server.core import steering as admin
+from smmkit.mock_server.core.clock import parse_duration
+from smmkit.mock_server.core.faults import KINDS, FaultBook, FaultError
+from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.storage.journal import Journal
 
 PREFIX = "/_control"
 

@@ -20,7 +20,7 @@ import time
 import weakref
 from typing import Any
 
-from .store import Store, forget_after_fork
+from smmkit.mock_server.storage.sqlite import Store, forget_after_fork
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -158,7 +158,7 @@ class Journal:
 def request_verdict(params: dict[str, str], service_type: str | None) -> list[str]:
     """Violations of the request schemas (empty when the request conforms)."""
     try:
-        import schemas
+        from smmkit import schemas
     except ImportError:  # pragma: no cover - the schemas package ships with smmkit
         return []
     checkable = {k: ("x" if k == "key" and v == "***" else v) for k, v in params.items()}

@@ -16,9 +16,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from .dialects import Awkward, Body, Dialect, encode
-from .errors import HTTP_TEXTS, IncorrectOrder, IncorrectRequest, PanelError, RefillNotFound
-from .panel import Account, Panel
+from smmkit.mock_server.core.errors import (
+    HTTP_TEXTS,
+    IncorrectOrder,
+    IncorrectRequest,
+    PanelError,
+    RefillNotFound,
+)
+from smmkit.mock_server.core.panel import Account, Panel
+from smmkit.mock_server.web.dialects import Awkward, Body, Dialect, encode
 
 MAX_IDS = 100
 _ID = re.compile(r"^[0-9]{1,30}$")  # ASCII only: int() also reads "١٠٠"

@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import TEXTS_BY_STYLE, error_text
-from .store import Store
+from smmkit.mock_server.core.errors import TEXTS_BY_STYLE, error_text
+from smmkit.mock_server.storage.sqlite import Store
 
 KINDS = {
     "latency": "answer normally after a delay (ms, or min_ms..max_ms)",
