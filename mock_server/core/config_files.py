@@ -23,6 +23,7 @@ from smmkit.mock_server.core.catalog import Service, service_from_json
 from smmkit.mock_server.core.money import parse_money
 from smmkit.mock_server.core.panel import AccountSpec
 
+_NEEDS = {"key": ": an account needs a non-empty string key"}
 SHIPPED = {"accounts": "accounts.json", "catalog": "catalog.json"}
 
 
@@ -191,7 +192,8 @@ def _message(where: str, error: ValidationError, schema: Mapping[str, Any]) -> s
                          for name in unknown)
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in value]
-        return "\n".join(f"{where}: field {name!r}: missing (required)" for name in missing)
+        return "\n".join(f"{where}: field {name!r}: missing (required{_NEEDS.get(name, '')})"
+                         for name in missing)
     if error.validator == "type" and not path:
         return f"{where}: must be a JSON object, got {_kind(value)}"
     head = f"{where}: field {field!r}"
