@@ -58,7 +58,8 @@ def test_a_missing_or_empty_key_and_a_non_object_entry(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_accounts(path)
     assert str(caught.value).splitlines() == [
-        f"{path}: entry 0: field 'key': missing (required)",
+        f"{path}: entry 0: field 'key': missing (required: an account needs a non-empty "
+        "string key)",
         f"{path}: entry 1 (key ''): field 'key': '' must be non-empty text without surrounding "
         "spaces",
         f"{path}: entry 2: must be a JSON object, got a string",
