@@ -23,6 +23,8 @@ LAZY_COMMANDS = {
     "ctl": ("smmkit.mock_server.client.ctl:ctl", "Drive a running fake through its control API."),
     "check": ("smmkit.contract_tests.cli:check",
               "Check the SMM panel API v2 at URL against the contract."),
+    "reset": ("smmkit.mock_server.serving.reset_cli:reset",
+              "Delete a stopped fake's store (every file it uses) to start over."),
 }
 
 

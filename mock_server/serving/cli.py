@@ -7,12 +7,15 @@ jsonschema or Faker.
 
 from __future__ import annotations
 
+import errno
 import sys
+from decimal import Decimal
 
 import click
-from smmkit.mock_server.core.config import DEFAULT_PORT, Config
+from smmkit.mock_server.core.config import DEFAULT_PORT, Config, sources, store_has_state
 from smmkit.mock_server.core.panel import Panel
 from smmkit.mock_server.storage.sqlite import default_db_path
+from smmkit.mock_server.web.dialects import Dialect
 
 
 @click.command(context_settings={"auto_envvar_prefix": "SMMKIT_SERVE",
@@ -46,38 +49,82 @@ from smmkit.mock_server.storage.sqlite import default_db_path
                    "null start_count, status spellings, raw error keys) to test client parsing.")
 @click.option("--admin-token", default=None, envvar="SMMKIT_ADMIN_TOKEN",
               help="Bearer token for /_control/ (default: generated and printed).")
+@click.option("--fresh", is_flag=True,
+              help="Start over: delete every file of the --db store first (state, journal).")
 def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | None, seed: int,
           speed: float, workers: int, threads: int, dialect: str, server: str, robust: bool,
-          admin_token: str | None) -> None:
-    """Start the fake panel (default http://127.0.0.1:8080/api/v2)."""
+          admin_token: str | None, fresh: bool) -> None:
+    """Start the fake panel (default http://127.0.0.1:8080/api/v2).
+
+    An explicit --accounts or --catalog applies to an existing store too (accounts upserted
+    by key, the catalogue replaced, orders kept); omitted, the store keeps what it has. The
+    banner says where each came from. Every option can also be set as SMMKIT_SERVE_<OPTION>
+    (e.g. SMMKIT_SERVE_PORT=0)."""
     from smmkit.mock_server.serving.server import serve as run
+    from smmkit.mock_server.serving.store_files import ServeLock, StoreBusy, remove_store
 
     options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
                    speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
                    server=server)
     config = Config(**options) if admin_token is None else Config(**options,
                                                                   admin_token=admin_token)
+    lock = None
     try:
-        run(config, announce=lambda panel, url: _announce(panel, url, config))
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        if db != ":memory:":
+            lock = ServeLock(db).acquire()
+            if fresh:
+                remove_store(db)
+        had_state = store_has_state(db)
+        run(config, announce=lambda panel, url: _announce(panel, url, config,
+                                                           sources(config, had_state=had_state)))
+    except StoreBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(_os_error(exc, config)) from None
+    except ValueError as exc:  # ConfigError names the file, entry and field
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def _announce(panel: Panel, url: str, config: Config) -> None:
+def _os_error(exc: OSError, config: Config) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {config.port} on {config.host} is already in use (another smmkit serve?). "
+                f"Stop what holds it, or choose another port: --port 0 picks a free one.")
+    if exc.errno == errno.EACCES and config.port < 1024:
+        return (f"port {config.port} needs privileges on this system; use a port above 1023, "
+                f"or --port 0 for a free one.")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot bind {config.host}: it is not an address of this machine (--host)."
+    return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+
+
+def _announce(panel: Panel, url: str, config: Config, origin: dict[str, str]) -> None:
     db = panel.store
     rows = db.connection().execute(
         "SELECT key, balance, currency, enabled FROM accounts ORDER BY id").fetchall()
     services = [s for s in panel.catalog().values() if s.enabled]
+    dialect = Dialect(config.dialect)
+
+    def money(balance: str, currency: str) -> str:  # exactly as `action=balance` answers
+        shown = dialect.balance(Decimal(balance), currency)
+        return f"{shown['balance']} {shown['currency']}"
+
+    mode = ("robust (seeded awkward-but-valid answers: money as numbers, status spellings, ...)"
+            if config.robust else "canonical")
     lines = [
         f"smmkit fake panel listening on {url}/api/v2",
-        f"  store:    {'(throw-away) ' if db.temporary else ''}{db.path}",
-        f"  clock:    {config.speed:g}x real time, seed {config.seed}, dialect {config.dialect}",
-        f"  catalogue: {len(services)} services",
-        "  API keys:",
-        *(f"    {key}  balance {balance} {currency}{'' if enabled else '  (disabled)'}"
+        f"  store:     {'(throw-away) ' if db.temporary else ''}{db.path}",
+        f"  clock:     {config.speed:g}x real time, seed {config.seed}",
+        f"  answers:   dialect {config.dialect}, {mode}",
+        f"  catalogue: {len(services)} services, from {origin['catalog']}",
+        f"  accounts:  from {origin['accounts']}",
+        *(f"    {key}  balance {money(balance, currency)}{'' if enabled else '  (disabled)'}"
           for key, balance, currency, enabled in rows),
-        f"  control:  {url}/_control/  (Authorization: Bearer {config.admin_token})",
-        f"  try:      curl -d 'key={rows[0][0] if rows else 'KEY'}&action=services' {url}/api/v2",
+        f"  control:   {url}/_control/  (Authorization: Bearer {config.admin_token})",
+        f"  openapi:   {url}/openapi.json  {url}/_control/openapi.json",
+        f"  try:       curl -d 'key={rows[0][0] if rows else 'KEY'}&action=services' {url}/api/v2",
         "Press Ctrl-C to stop.",
     ]
     click.echo("\n".join(lines))
