@@ -58,13 +58,16 @@ def main() -> None:
 
 @main.command("schemas")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory to write the JSON Schema files into.")
-def schemas_command(out_dir: str) -> None:
-    """Write the contract's JSON Schema files to a directory."""
+              help="Directory to write the JSON Schema files (and a README) into.")
+@click.option("--bundle", is_flag=True,
+              help="Self-contained files: references embedded, for plain jsonschema.validate.")
+def schemas_command(out_dir: str, bundle: bool) -> None:
+    """Write the contract's JSON Schema files and a README to a directory."""
     from smmkit import schemas
 
-    written = schemas.export(Path(out_dir))
-    click.echo(f"wrote {len(written)} schema files to {out_dir}")
+    written = schemas.export(Path(out_dir), bundle=bundle, readme=True)
+    kind = "bundled (self-contained) " if bundle else ""
+    click.echo(f"wrote {len(written) - 1} {kind}schema files and README.md to {out_dir}")
 
 
 @main.command()
