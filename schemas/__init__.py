@@ -283,11 +283,13 @@ SERVICE_TYPES: tuple[str, ...] = tuple(_index()["add_types"])
 # ------------------------------------------------------------------ documents
 
 
-def openapi_document(*, dialect: str = "perfectpanel", profile: str = "strict") -> dict[str, Any]:
-    """OpenAPI 3.1 description of /api/v2, generated from the schema files."""
+def openapi_document(*, dialect: str = "perfectpanel", profile: str = "strict",
+                     server_url: str | None = None, part: str = "api") -> dict[str, Any]:
+    """OpenAPI 3.1 description of /api/v2 (`part="api"`), of the fake's control API
+    (`"control"`) or of both (`"all"`), generated from the schema files."""
     from smmkit.schemas.openapi import build  # noqa: PLC0415 - keeps the cheap import path cheap
 
-    return build(dialect=dialect, profile=profile)
+    return build(dialect=dialect, profile=profile, server_url=server_url, part=part)
 
 
 def export(out_dir: str | pathlib.Path, *, bundle: bool = False,

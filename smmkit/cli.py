@@ -71,8 +71,30 @@ def schemas_command(out_dir: str, bundle: bool) -> None:
 
 
 @main.command()
-def openapi() -> None:
-    """Print the OpenAPI 3.1 document for /api/v2 (generated from the JSON Schemas)."""
+@click.option("--server-url", default="http://127.0.0.1:8080", show_default=True,
+              help="The `servers` entry: where Swagger UI's Try-it-out and Schemathesis call.")
+@click.option("--part", default="all", show_default=True,
+              type=click.Choice(["all", "api", "control"]),
+              help="/api/v2, the fake's /_control/ (bearer token), or both.")
+@click.option("--dialect", default="perfectpanel", show_default=True,
+              type=click.Choice(["perfectpanel", "seed"]))
+@click.option("--profile", default="strict", show_default=True,
+              type=click.Choice(["strict", "tolerant"]),
+              help="strict: what the canonical fake sends; tolerant: what real panels send.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Write the document to FILE instead of printing it.")
+def openapi(server_url: str, part: str, dialect: str, profile: str,
+            out_file: str | None) -> None:
+    """The OpenAPI 3.1 document for /api/v2 and the control API (generated from the JSON
+    Schemas). A running `smmkit serve` also serves it at /openapi.json and
+    /_control/openapi.json."""
     from smmkit import schemas
 
-    click.echo(json.dumps(schemas.openapi_document(), indent=2))
+    document = schemas.openapi_document(dialect=dialect, profile=profile, server_url=server_url,
+                                        part=part)
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if out_file is None:
+        click.echo(text)
+        return
+    Path(out_file).write_text(text + "\n", encoding="utf-8")
+    click.echo(f"wrote the OpenAPI document ({len(document['paths'])} paths) to {out_file}")
