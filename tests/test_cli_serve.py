@@ -3,12 +3,14 @@ clean Ctrl-C."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -113,3 +115,37 @@ def test_the_banner_says_what_the_wire_says(args, lines) -> None:
             assert body == {"balance": "250", "currency": "VND"}
     finally:
         assert server.stop() == 0
+
+
+def test_options_come_from_smmkit_serve_variables(tmp_path) -> None:
+    env = {"SMMKIT_SERVE_PORT": "0", "SMMKIT_SERVE_DB": str(tmp_path / "env.db"),
+           "SMMKIT_SERVE_DIALECT": "seed", "SMMKIT_SERVE_WORKERS": "1",
+           "SMMKIT_ADMIN_TOKEN": "from-env"}
+    server = start_serve(env=env)
+    try:
+        text = "".join(banner(server))
+        wait_ready(server.url)
+        assert f"store:     {tmp_path / 'env.db'}" in text
+        assert "dialect seed" in text and "Bearer from-env" in text
+    finally:
+        assert server.stop() == 0
+    # the command line wins over the environment
+    server = start_serve("--dialect", "perfectpanel", env=env)
+    try:
+        assert "dialect perfectpanel" in "".join(banner(server))
+        wait_ready(server.url)
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "smmkit").exists(),
+                    reason="console script not installed")
+def test_bash_completion_completes_commands_and_options() -> None:
+    env = {**os.environ, "_SMMKIT_COMPLETE": "bash_complete", "COMP_WORDS": "smmkit se",
+           "COMP_CWORD": "1"}
+    run = [str(Path(sys.executable).parent / "smmkit")]  # completion keys on the program name
+    out = subprocess.run(run, env=env, capture_output=True, text=True, timeout=30)
+    assert out.stdout.splitlines() == ["plain,serve"]
+    env.update(COMP_WORDS="smmkit serve --fr", COMP_CWORD="2")
+    out = subprocess.run(run, env=env, capture_output=True, text=True, timeout=30)
+    assert out.stdout.splitlines() == ["plain,--fresh"]
