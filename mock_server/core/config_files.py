@@ -16,14 +16,16 @@ import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, ValidationError
 from smmkit.mock_server.core.catalog import Service, service_from_json
 from smmkit.mock_server.core.money import parse_money
 from smmkit.mock_server.core.panel import AccountSpec
 
 _NEEDS = {"key": ": an account needs a non-empty string key"}
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
+
 SHIPPED = {"accounts": "accounts.json", "catalog": "catalog.json"}
 
 
@@ -34,6 +36,8 @@ class ConfigError(ValueError):
 
 @functools.cache
 def _validator(kind: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - only for files given
+
     text = resources.files("smmkit.schemas").joinpath("config", f"{kind}.json").read_text("utf-8")
     return Draft202012Validator(json.loads(text))
 
@@ -76,14 +80,33 @@ def _no_constant(name: str) -> Any:
 
 def load_accounts(path: str | Path | None) -> list[AccountSpec]:
     """Accounts from a JSON list of {"key", "balance", "currency"} (default: the shipped demo)."""
+    if path is None:
+        return list(_shipped_accounts())
     source, data = read_entries(path, "accounts")
     return check_accounts(data, source)
 
 
 def load_catalog(path: str | Path | None) -> list[Service]:
     """The catalogue from a JSON list of services (default: the shipped one)."""
+    if path is None:
+        return list(_shipped_catalog())
     source, data = read_entries(path, "catalog")
     return check_catalog(data, source)
+
+
+# The shipped files are held to their schemas by the test suite
+# (tests/test_config_files.py), not at every start: `smmkit serve` on its defaults imports no
+# jsonschema, and the many panels a test run builds read them once.
+
+
+@functools.cache
+def _shipped_accounts() -> tuple[AccountSpec, ...]:
+    return tuple(_account_spec(entry) for entry in read_entries(None, "accounts")[1])
+
+
+@functools.cache
+def _shipped_catalog() -> tuple[Service, ...]:
+    return tuple(service_from_json(entry) for entry in read_entries(None, "catalog")[1])
 
 
 # ---------------------------------------------------------------- whole documents
@@ -137,7 +160,7 @@ def _check_body(kind: str, data: Mapping[str, Any], source: str, *, partial: boo
     extra = tuple(extra)
     if extra:
         schema["properties"] = {**schema["properties"], **{name: {} for name in extra}}
-    validator = Draft202012Validator({**schema, "$defs": _validator(kind).schema["$defs"]})
+    validator = type(_validator(kind))({**schema, "$defs": _validator(kind).schema["$defs"]})
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: must be a JSON object, got {_kind(data)}")
     where = _where(source, None, data)
