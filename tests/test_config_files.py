@@ -174,6 +174,8 @@ def server():
      "request body (service 901): field 'spede': unknown field; did you mean 'speed'?"),
     ("POST", "/services", {**GOOD, "service": 902, "min": 9, "max": 1},
      "request body (service 902): field 'min': 9 is above max 1 (inconsistent limits)"),
+    ("PATCH", "/accounts/smmkit-demo-key", {"currency": "XYZ"},
+     "request body: field 'currency': 'XYZ' is not an ISO 4217 currency code"),
     ("PATCH", "/services/1", {"refill": "yes"},
      "request body: field 'refill': 'yes' is a string, expected true or false"),
 ])

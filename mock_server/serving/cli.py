@@ -1,8 +1,8 @@
 """`smmkit serve`: start the fake panel. Configuration enters here and becomes a Config.
 
 Options also come from SMMKIT_SERVE_* environment variables (click's auto envvar prefix). This
-module imports nothing of the contract kit, so `smmkit serve` starts without Hypothesis,
-jsonschema or Faker.
+module imports nothing of the contract kit, so `smmkit serve` starts without Hypothesis or
+Faker (and, on its shipped defaults, without jsonschema: only given files are schema-checked).
 """
 
 from __future__ import annotations

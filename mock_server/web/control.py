@@ -140,7 +140,10 @@ def control_blueprint(token: str) -> Blueprint:
 
     @bp.patch("/accounts/<key>")
     def account_update(key: str) -> Any:
-        return jsonify(admin.update_account(_panel(), key, _body()))
+        body = _body()  # balance and currency under the accounts file's rules (ISO 4217)
+        check_account_body({k: v for k, v in body.items() if k in ("balance", "currency")},
+                           partial=True)
+        return jsonify(admin.update_account(_panel(), key, body))
 
     @bp.delete("/accounts/<key>")
     def account_delete(key: str) -> Any:
