@@ -23,6 +23,8 @@ LAZY_COMMANDS = {
     "ctl": ("smmkit.mock_server.client.ctl:ctl", "Drive a running fake through its control API."),
     "check": ("smmkit.contract_tests.cli:check",
               "Check the SMM panel API v2 at URL against the contract."),
+    "proxy": ("smmkit.contract_tests.bridge.cli:proxy", "Proxy a panel, judging each exchange."),
+    "catalog": ("smmkit.contract_tests.bridge.cli:catalog", "Pull a live panel's catalogue."),
 }
 
 

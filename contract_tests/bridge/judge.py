@@ -1,0 +1,145 @@
+"""One verdict per exchange, the same live (the proxy) and offline (a recording).
+
+A `Judge` is fed exchanges in order. Each gets the request checked against the request
+schemas (the `add` schema of the service's type once `services` has been seen) and the answer
+checked by the kit's per-exchange checks and its `History` (charges, transitions, another key's
+ids) under the upstream's dialect. With no dialect given, every known dialect is tried and the
+one that fits the traffic best so far is the one reported: the detection the proxy needs,
+because it sees a panel's answers before it could ever probe it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from smmkit.contract_tests.catalogue import by_id, parse_catalogue
+from smmkit.contract_tests.checks import exchange_checks
+from smmkit.contract_tests.exchange import Exchange
+from smmkit.contract_tests.history import History
+from smmkit.contract_tests.violation import Violation
+
+from smmkit import schemas
+
+# What the proxy says instead of judging: the request never reached the panel, or no answer came.
+REFUSED, UPSTREAM_TIMEOUT, UPSTREAM_DROPPED = "refused", "upstream-timeout", "upstream-dropped"
+VERDICTS = ("conforms", "deviation", "violation", REFUSED, UPSTREAM_TIMEOUT, UPSTREAM_DROPPED)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one exchange was found to be, as plain data (it goes into recordings as is)."""
+
+    verdict: str
+    dialect: str
+    findings: tuple[dict[str, str], ...] = ()
+    request: tuple[str, ...] = ()  # the client's request against the request schemas
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "dialect": self.dialect,
+                "findings": [dict(f) for f in self.findings], "request": list(self.request)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(str(data["verdict"]), str(data.get("dialect", "")),
+                   tuple(dict(f) for f in data.get("findings", ())),
+                   tuple(str(r) for r in data.get("request", ())))
+
+
+def _summary(found: Iterable[Violation]) -> tuple[dict[str, str], ...]:
+    return tuple({"check": v.check, "family": v.family, "severity": v.severity,
+                  "message": v.message} for v in found)
+
+
+def _kind(found: tuple[dict[str, str], ...], request: tuple[str, ...]) -> str:
+    if request or any(f["severity"] == "violation" for f in found):
+        return "violation"
+    return "deviation" if found else "conforms"
+
+
+@dataclass
+class _Track:
+    """One candidate dialect's running judgement of the traffic."""
+
+    dialect: str
+    history: History
+    clean: int = 0
+
+
+@dataclass
+class Judge:
+    """Judge exchanges in order under `dialect` (None: detect among the known dialects)."""
+
+    dialect: str | None = None
+    _tracks: list[_Track] = field(default_factory=list)
+    _types: dict[int, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        names = [self.dialect] if self.dialect else list(schemas.DIALECTS)
+        unknown = [n for n in names if n not in schemas.DIALECTS]
+        if unknown:
+            known = ", ".join(schemas.DIALECTS)
+            raise ValueError(f"unknown dialect {unknown[0]!r}; one of {known}")
+        self._tracks = [_Track(n, History(dialect=n)) for n in names]
+
+    @property
+    def current(self) -> str:
+        """The dialect verdicts are reported under: the given one, or the best fit so far."""
+        return max(self._tracks, key=lambda t: t.clean).dialect
+
+    def judge(self, exchange: Exchange) -> Verdict:
+        with self._lock:
+            request = tuple(self._request_problems(exchange))
+            results = {}
+            for track in self._tracks:
+                found = _summary([*exchange_checks(exchange, dialect=track.dialect),
+                                  *track.history.observe(exchange)])
+                track.clean += not found
+                results[track.dialect] = found
+            self._learn(exchange)
+            chosen = self.current
+            found = results[chosen]
+            return Verdict(_kind(found, request), chosen, found, request)
+
+    def note(self, exchange: Exchange, verdict: str) -> Verdict:
+        """A verdict that is not a judgement: refused, or no answer from upstream."""
+        with self._lock:
+            return Verdict(verdict, self.current, (), tuple(self._request_problems(exchange)))
+
+    def _request_problems(self, exchange: Exchange) -> list[str]:
+        params = {k: v for k, v in exchange.params.items()}
+        if params.get("action") not in schemas.ACTIONS:
+            return []  # answered with an error by any panel: the answer's checks judge it
+        service_type = None
+        if params.get("action") == "add":
+            try:
+                service_type = self._types.get(int(str(params.get("service", "")).strip()))
+            except ValueError:
+                service_type = None
+        try:
+            return schemas.check_request(params, service_type)
+        except schemas.SchemaError:
+            return schemas.check_request(params)
+
+    def _learn(self, exchange: Exchange) -> None:
+        if exchange.action == "services":
+            for sid, service in by_id(parse_catalogue(exchange.json())).items():
+                self._types[sid] = service.type
+
+
+def judge_all(exchanges: Iterable[Exchange], dialect: str | None = None) -> list[Verdict]:
+    """Verdicts for a recorded session, in order (what `check --from-recording` reports).
+    Exchanges the proxy refused or got no answer for keep the verdict they were recorded with."""
+    judge = Judge(dialect)
+    verdicts = []
+    for exchange in exchanges:
+        recorded = exchange.extra.get("verdict")
+        if isinstance(recorded, Mapping) and recorded.get("verdict") in (
+                REFUSED, UPSTREAM_TIMEOUT, UPSTREAM_DROPPED):
+            verdicts.append(judge.note(exchange, str(recorded["verdict"])))
+        else:
+            verdicts.append(judge.judge(exchange))
+    return verdicts
