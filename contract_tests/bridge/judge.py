@@ -13,13 +13,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from smmkit.contract_tests.bridge.dialect_view import canonical
 from smmkit.contract_tests.catalogue import by_id, parse_catalogue
 from smmkit.contract_tests.checks import exchange_checks
 from smmkit.contract_tests.exchange import Exchange
 from smmkit.contract_tests.history import History
-from smmkit.contract_tests.violation import Violation
+from smmkit.contract_tests.violation import Violation, finding
+from smmkit.schemas.dialects import BUILTIN, DialectSpec, load_dialect
 
 from smmkit import schemas
 
@@ -61,11 +64,43 @@ def _kind(found: tuple[dict[str, str], ...], request: tuple[str, ...]) -> str:
 
 @dataclass
 class _Track:
-    """One candidate dialect's running judgement of the traffic."""
+    """One candidate dialect's running judgement of the traffic. A dialect the schemas know
+    by name is judged directly; any other (raw-keys, a file) through its canonical view."""
 
     dialect: str
     history: History
+    spec: DialectSpec | None = None
     clean: int = 0
+
+    def findings(self, exchange: Exchange) -> list[Violation]:
+        if self.spec is None:
+            return [*exchange_checks(exchange, dialect=self.dialect),
+                    *self.history.observe(exchange)]
+        seen, problems = canonical(exchange, self.spec)
+        family = self.spec.schema_dialect
+        found = [*(finding("dialect", "schema", problem, exchange) for problem in problems),
+                 *exchange_checks(seen, dialect=family), *self.history.observe(seen)]
+        self._round_charges()
+        return found
+
+    def _round_charges(self) -> None:
+        """A panel writing money with fewer than 5 decimals is held to each charge rounded
+        as it writes it: it cannot show more."""
+        assert self.spec is not None
+        places = int(self.spec.money["decimals"])
+        if places >= 5:
+            return
+        unit = Decimal(1).scaleb(-places)
+        for record in self.history.orders.values():
+            if record.charge is not None:
+                record.charge = record.charge.quantize(unit, rounding=ROUND_HALF_UP)
+
+
+def _track(dialect: str) -> _Track:
+    if dialect in schemas.DIALECTS:
+        return _Track(dialect, History(dialect=dialect))
+    spec = load_dialect(dialect)
+    return _Track(spec.name, History(dialect=spec.schema_dialect), spec)
 
 
 @dataclass
@@ -78,12 +113,8 @@ class Judge:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        names = [self.dialect] if self.dialect else list(schemas.DIALECTS)
-        unknown = [n for n in names if n not in schemas.DIALECTS]
-        if unknown:
-            known = ", ".join(schemas.DIALECTS)
-            raise ValueError(f"unknown dialect {unknown[0]!r}; one of {known}")
-        self._tracks = [_Track(n, History(dialect=n)) for n in names]
+        names = [self.dialect] if self.dialect else list(BUILTIN)
+        self._tracks = [_track(name) for name in names]  # DialectError (a ValueError) if bad
 
     @property
     def current(self) -> str:
@@ -95,8 +126,7 @@ class Judge:
             request = tuple(self._request_problems(exchange))
             results = {}
             for track in self._tracks:
-                found = _summary([*exchange_checks(exchange, dialect=track.dialect),
-                                  *track.history.observe(exchange)])
+                found = _summary(track.findings(exchange))
                 track.clean += not found
                 results[track.dialect] = found
             self._learn(exchange)
