@@ -39,8 +39,9 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str | None) -> De
               help="Allow add/cancel/refill: places the cheapest orders within --budget.")
 @click.option("--budget", callback=_budget, default=None, metavar="AMOUNT",
               help="Most the run may spend (needed with --allow-orders).")
-@click.option("--dialect", type=click.Choice(DIALECT_CHOICES), default="perfectpanel",
-              show_default=True, help="Dialect to check against; auto picks the best fit.")
+@click.option("--dialect", default="perfectpanel", show_default=True, metavar="NAME|FILE",
+              help=f"Dialect to check against: {', '.join(DIALECT_CHOICES)} (best fit), or "
+                   "with --from-recording also raw-keys or a dialect file.")
 @click.option("--seed", type=int, default=None, help="Hypothesis seed, to reproduce a run.")
 @click.option("--order", "order_ids", multiple=True, help="An existing order id to look up.")
 @click.option("--refill", "refill_ids", multiple=True, help="An existing refill id to look up.")
@@ -63,6 +64,9 @@ def check(url: str | None, key: str | None, allow_orders: bool, budget: Decimal,
         raise SystemExit(run_offline(recording, dialect, strict=strict, json_path=json_path))
     if url is None or not key:
         raise click.UsageError("give URL and --key (or --from-recording FILE)")
+    if dialect not in DIALECT_CHOICES:
+        raise click.BadParameter(f"{dialect!r}: a live check takes one of "
+                                 f"{', '.join(DIALECT_CHOICES)}", param_hint="--dialect")
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
     from smmkit.contract_tests import reports

@@ -126,10 +126,13 @@ def builtin(name: str) -> DialectSpec:
     return _resolve(_builtin_doc(name), is_builtin=True)
 
 
-def load_dialect(name_or_path: str | Path | DialectSpec) -> DialectSpec:
-    """A built-in dialect by name, or a dialect file by path, resolved and validated."""
+def load_dialect(name_or_path: str | Path | DialectSpec | Mapping[str, Any]) -> DialectSpec:
+    """A built-in dialect by name, a dialect file by path, or a file's parsed content:
+    resolved and validated."""
     if isinstance(name_or_path, DialectSpec):
         return name_or_path
+    if isinstance(name_or_path, Mapping):  # a dialect file's content, already parsed
+        return _resolve(_validate(dict(name_or_path), "dialect data"), is_builtin=False)
     if str(name_or_path) in BUILTIN:
         return builtin(str(name_or_path))
     path = Path(name_or_path)

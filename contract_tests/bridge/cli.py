@@ -6,11 +6,16 @@ Thin click layers: each builds its library call, turns library errors into one c
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from smmkit.contract_tests.bridge.diff import Fidelity
 
 
 def _amount(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
@@ -105,3 +110,71 @@ def pull(url: str, key: str, out: str, timeout: float) -> None:
         click.echo(f"skipped {reason}", err=True)
     click.echo(f"wrote {len(pulled.services)} services to {out}"
                + (f" ({len(pulled.skipped)} skipped)" if pulled.skipped else ""))
+
+
+@click.command("diff")
+@click.argument("url")
+@click.option("--key", required=True, envvar="SMM_KEY", help="API key (or $SMM_KEY).")
+@click.option("--allow-orders", is_flag=True,
+              help="Also run the small spending script (one cheapest order; needs --budget).")
+@click.option("--budget", callback=_amount, default=None, metavar="AMOUNT",
+              help="Most the spending script may cost on the live panel.")
+@click.option("--dialect", default=None, metavar="NAME|FILE",
+              help="Dialect the fake answers in (default perfectpanel).")
+@click.option("--write-dialect", type=click.Path(dir_okay=False), default=None,
+              help="Write the dialect file that makes the fake answer like the live panel.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the fidelity report as JSON here.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 600))
+def diff(url: str, key: str, allow_orders: bool, budget: Decimal | None, dialect: str | None,
+         write_dialect: str | None, json_path: str | None, timeout: float) -> None:
+    """Compare the fake with the live panel at URL, answer by answer; score its fidelity."""
+    import json
+    from pathlib import Path
+
+    from smmkit.contract_tests.bridge.diff import DiffError, run_diff
+    from smmkit.contract_tests.bridge.infer import infer_dialect
+    from smmkit.contract_tests.targets import HttpTarget
+
+    if allow_orders and budget is None:
+        raise click.BadParameter("--allow-orders needs --budget", param_hint="--budget")
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="URL")
+    try:
+        fidelity = run_diff(HttpTarget(url, key, timeout=timeout), key=key, dialect=dialect,
+                            allow_orders=allow_orders, budget=budget or Decimal(0))
+        if write_dialect:
+            name = Path(write_dialect).stem or "live"
+            doc = infer_dialect(fidelity.pairs, name=name if _NAME.match(name) else "live")
+            Path(write_dialect).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                                           "utf-8")
+        if json_path:
+            Path(json_path).write_text(json.dumps(fidelity.to_json(), indent=2), "utf-8")
+    except (DiffError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc).replace(key, "***")) from exc
+    _fidelity_table(fidelity, url)
+    if write_dialect:
+        click.echo(f"wrote {write_dialect}: run `smmkit diff {url} --dialect {write_dialect}`"
+                   " to check it")
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # a dialect's name
+
+
+def _fidelity_table(fidelity: Fidelity, url: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"smmkit diff — fake vs {url}")
+    for column in ("action", "exchanges", "identical", "differs (how)"):
+        table.add_column(column)
+    for action, row in fidelity.by_action().items():
+        table.add_row(action, str(row["exchanges"]), str(row["identical"]),
+                      "\n".join(row["how"]) or "-")
+    console.print(table)
+    for note in fidelity.notes:
+        console.print(note, markup=False, highlight=False)
+    same = sum(not p.differences for p in fidelity.pairs)
+    console.print(f"fidelity: {fidelity.score:.1%} ({same}/{len(fidelity.pairs)} identical)",
+                  markup=False, highlight=False)
