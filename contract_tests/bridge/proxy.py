@@ -218,8 +218,8 @@ class Proxy:
         response = self.session.post(self.config.upstream, data={"key": key,
                                                                   "action": "services"},
                                      timeout=self.config.timeout)
-        try:
-            return response.json()
+        try:  # numbers as Decimal: a panel sending rates as JSON numbers is priced exactly
+            return json.loads(response.content, parse_float=Decimal)
         except ValueError:
             return []
 

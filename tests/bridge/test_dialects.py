@@ -4,6 +4,7 @@ in any dialect file, and the kit judges a panel against the dialect it declares.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,29 @@ def test_serve_refuses_a_bad_dialect_before_starting(tmp_path: Path) -> None:
 
 def test_money_numbers_are_written_with_their_digits_only_where_declared() -> None:
     dialect = Dialect(load_dialect(builtin("perfectpanel")))
-    assert encode(dialect.balance(__import__("decimal").Decimal("2.50"), "USD")) == \
+    assert encode(dialect.balance(Decimal("2.50"), "USD")) == \
         b'{"balance":"2.5","currency":"USD"}'
     assert encode({"name": "\x00n:12"}) == b'{"name":"\\u0000n:12"}'  # a string stays one
+
+
+def test_proxy_and_offline_check_judge_against_a_dialect_file(live: Any, key: str,
+                                                              quirky: Path,
+                                                              tmp_path: Path) -> None:
+    from smmkit.contract_tests.bridge.proxy import ProxyConfig, start_proxy
+
+    panel = live(dialect=str(quirky))
+    record = tmp_path / "quirky.jsonl"
+    with start_proxy(ProxyConfig(upstream=panel.api_url, dialect=str(quirky),
+                                 record=str(record), allow_orders=True,
+                                 budget=Decimal("1"))) as proxy:
+        run_script(proxy.api_url, key)
+        verdicts = [(e.verdict.verdict, e.verdict.dialect) for e in proxy.proxy.journal]
+    assert verdicts == [("conforms", "quirky")] * 10
+    as_declared = CliRunner().invoke(main, ["check", "--from-recording", str(record),
+                                            "--dialect", str(quirky)])
+    assert as_declared.exit_code == 0, as_declared.output
+    canonical = CliRunner().invoke(main, ["check", "--from-recording", str(record)])
+    assert canonical.exit_code == 1
+    live_check = CliRunner().invoke(main, ["check", panel.api_url, "--key", key,
+                                           "--dialect", str(quirky)])
+    assert live_check.exit_code == 2 and "a live check takes one of" in live_check.output
