@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import signal
 import sys
+import threading
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
@@ -64,19 +65,13 @@ def proxy(upstream: str, host: str, port: int, dialect: str | None, allow_orders
     click.echo("  spending: " + (f"allowed within {budget}" if allow_orders else
                                  "refused (add/refill/cancel)"))
     sys.stdout.flush()
-    stopped = {"now": False}
-
-    def stop(*_: object) -> None:
-        stopped["now"] = True
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while not stopped["now"]:
-            signal.pause() if hasattr(signal, "pause") else None
-    except KeyboardInterrupt:
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    while not done.wait(0.5):
         pass
-    finally:
-        running.stop()
+    running.stop()
+    click.echo(running.proxy.summary())
 
 
 @click.group("catalog")

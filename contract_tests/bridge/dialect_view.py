@@ -50,8 +50,9 @@ def _canonical_money(amount: Decimal) -> str:
 
 
 class _View:
-    def __init__(self, spec: DialectSpec) -> None:
+    def __init__(self, spec: DialectSpec, currency: str) -> None:
         self.spec = spec
+        self.currency = currency  # stands in for a currency the dialect leaves out
         self.base = builtin(spec.schema_dialect)
         self.problems: list[str] = []
         self.reverse_status = {v: k for k, v in spec.statuses.items()}
@@ -87,6 +88,8 @@ class _View:
 
     def money(self, where: str, value: Any) -> Any:
         declared = self.spec.money["as"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)  # a whole amount written as a JSON integer
         if isinstance(value, Decimal) and declared == "number":
             return _canonical_money(value)
         if isinstance(value, str) and declared == "string":
@@ -152,6 +155,8 @@ class _View:
                     item[name] = self.typed(f"services.{name}", item[name], canonical)
             if "rate" in item:
                 rate, declared = item["rate"], self.spec.rate["as"]
+                if isinstance(rate, int) and not isinstance(rate, bool):
+                    rate = Decimal(rate)
                 if isinstance(rate, Decimal) and declared == "number":
                     item["rate"] = format(rate, "f")
                 elif isinstance(rate, (Decimal, str)) and (isinstance(rate, str)) != \
@@ -181,7 +186,7 @@ class _View:
                 item[name] = self.typed(f"status.{name}", item[name], "string")
         if "status" in item:
             item["status"] = self.status(item["status"])
-        self.optional(item, "status", self.spec.currency["status"], "USD")
+        self.optional(item, "status", self.spec.currency["status"], self.currency)
         return item
 
     def _balance(self, data: Any) -> Any:
@@ -190,7 +195,7 @@ class _View:
         item = dict(data)
         if "balance" in item:
             item["balance"] = self.money("balance.balance", item["balance"])
-        self.optional(item, "balance", self.spec.currency["balance"], "USD")
+        self.optional(item, "balance", self.spec.currency["balance"], self.currency)
         return item
 
     def _refill(self, data: Any) -> Any:
@@ -232,13 +237,15 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(template).replace(re.escape("{limit}"), r"(-?\d+)") + "$")
 
 
-def canonical(exchange: Exchange, spec: DialectSpec) -> tuple[Exchange, list[str]]:
+def canonical(exchange: Exchange, spec: DialectSpec,
+              currency: str = "USD") -> tuple[Exchange, list[str]]:
     """The exchange as its schema family's canonical panel would have answered, and where the
-    panel did not do what `spec` declares."""
+    panel did not do what `spec` declares. `currency` is put where the dialect leaves the
+    currency out: the account's, as far as the caller knows it."""
     try:
         data = json.loads(exchange.body.decode("utf-8"), parse_float=Decimal)
     except (UnicodeDecodeError, ValueError):
         return exchange, []
-    view = _View(spec)
+    view = _View(spec, currency)
     answer = view.answer(exchange.action, exchange.params, data)
     return dataclasses.replace(exchange, body=_dump(answer)), view.problems

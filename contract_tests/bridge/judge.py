@@ -10,6 +10,7 @@ because it sees a panel's answers before it could ever probe it.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from smmkit.contract_tests.checks import exchange_checks
 from smmkit.contract_tests.exchange import Exchange
 from smmkit.contract_tests.history import History
 from smmkit.contract_tests.violation import Violation, finding
-from smmkit.schemas.dialects import BUILTIN, DialectSpec, load_dialect
+from smmkit.schemas.dialects import BUILTIN, DialectSpec, builtin, load_dialect
 
 from smmkit import schemas
 
@@ -71,12 +72,40 @@ class _Track:
     history: History
     spec: DialectSpec | None = None
     clean: int = 0
+    currencies: dict[str, str] = field(default_factory=dict)  # account -> as last told
 
     def findings(self, exchange: Exchange) -> list[Violation]:
+        found = self._findings(exchange)
+        if exchange.action == "services" and self._cancel_unknown:
+            self._trust_cancels()
+        return found
+
+    @property
+    def _cancel_unknown(self) -> bool:
+        if self.spec is None:
+            return self.dialect == "seed"
+        family = builtin(self.spec.schema_dialect)  # its shapes may have no room for cancel
+        return not (self.spec.services["cancel"] and family.services["cancel"])
+
+    def _trust_cancels(self) -> None:
+        """A dialect whose services never say `cancel` tells nothing about it: an accepted
+        cancel is then no evidence of a broken rule."""
+        for sid, service in self.history.services.items():
+            if not service.cancel:
+                self.history.services[sid] = dataclasses.replace(service, cancel=True)
+
+    def _findings(self, exchange: Exchange) -> list[Violation]:
         if self.spec is None:
             return [*exchange_checks(exchange, dialect=self.dialect),
                     *self.history.observe(exchange)]
-        seen, problems = canonical(exchange, self.spec)
+        currency = self.spec.currency["balance_value"] or self.currencies.get(
+            exchange.account, "USD")
+        seen, problems = canonical(exchange, self.spec, currency)
+        if exchange.action == "balance":
+            told = seen.json()
+            if isinstance(told, dict) and isinstance(told.get("currency"), str) \
+                    and self.spec.currency["balance"]:
+                self.currencies[exchange.account] = told["currency"]
         family = self.spec.schema_dialect
         found = [*(finding("dialect", "schema", problem, exchange) for problem in problems),
                  *exchange_checks(seen, dialect=family), *self.history.observe(seen)]

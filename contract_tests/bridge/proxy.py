@@ -39,7 +39,8 @@ from smmkit.contract_tests.exchange import Exchange
 
 SPENDING = frozenset({"add", "refill", "cancel"})
 DEFAULT_PORT = 8081
-JOURNAL_SIZE = 1000
+JOURNAL_SIZE = 1000  # newest exchanges kept for /_proxy/exchanges
+MAX_BODY_BYTES = 8 * 1024 * 1024  # as the fake: room for a 1 MB comment list
 # Headers that belong to one hop, not to the answer (requests has already decoded the body).
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length",
         "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade"}
@@ -109,6 +110,7 @@ class Proxy:
         from werkzeug.wrappers import Request, Response
 
         request = Request(environ)
+        request.max_content_length = MAX_BODY_BYTES  # chunked bodies are bounded too
         if request.path.startswith("/_proxy/"):
             response = self._own(request)
         else:
@@ -136,12 +138,26 @@ class Proxy:
                                            "exchanges": entries}))
         return Response(body, 200, content_type="application/json")
 
+    def summary(self) -> str:
+        """One closing line: how many exchanges got which verdict, and what was spent."""
+        with self._lock:
+            counts = collections.Counter(e.verdict.verdict for e in self.journal)
+        told = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+        spent = f"; spent {self.budget.spent} of {self.budget.limit}" if self.budget else ""
+        return f"smmkit proxy stopped: {told or 'no exchanges'}{spent}"
+
     # ------------------------------------------------------------------ forwarding
     def _forward(self, request: Any) -> Any:
+        from werkzeug.exceptions import RequestEntityTooLarge
         from werkzeug.wrappers import Response
 
-        body = request.get_data(cache=True)
-        params = _params(request, body)
+        try:
+            if (request.content_length or 0) > MAX_BODY_BYTES:
+                raise RequestEntityTooLarge()
+            body = request.get_data(cache=True)
+            params = _params(request, body)
+        except RequestEntityTooLarge:
+            return _json({"error": "Request too large"}, 413)
         transport = ("json" if "json" in (request.content_type or "") else
                      "query" if request.method == "GET" else "form")
         key = params.get("key")

@@ -180,3 +180,28 @@ def test_upstream_drops_and_timeouts_are_relayed_and_recorded(proxied: Any, key:
                                 ("balance", "timeout", "upstream-timeout"),
                                 ("add", "dropped", "upstream-dropped")]
     assert [e.status for e in load_recorded(record)] == [0, 0, 0]
+
+
+def test_bad_requests_to_the_proxy_itself_get_json_errors(proxied: Any, key: str) -> None:
+    panel, proxy = proxied()
+    big = requests.post(proxy.api_url, data={"key": key, "action": "services",
+                                             "x": "y" * (9 * 1024 * 1024)}, timeout=30)
+    assert (big.status_code, big.json()) == (413, {"error": "Request too large"})
+    assert verdicts(proxy) == []  # nothing was forwarded
+    missing = requests.get(f"{proxy.url}/_proxy/nothing", timeout=10)
+    assert (missing.status_code, missing.json()) == (404, {"error": "Not found"})
+    since = requests.get(f"{proxy.url}/_proxy/exchanges", params={"since": "x"}, timeout=10)
+    assert since.status_code == 400
+    post(proxy.api_url, key=key, action="balance")
+    post(proxy.api_url, key=key, action="services")
+    later = requests.get(f"{proxy.url}/_proxy/exchanges", params={"since": "1"}, timeout=10)
+    assert [e["action"] for e in later.json()["exchanges"]] == ["services"]
+
+
+def test_an_unusable_upstream_or_dialect_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="http"):
+        ProxyConfig(upstream="ftp://x")
+    with pytest.raises(ValueError, match="positive --budget"):
+        ProxyConfig(upstream="http://127.0.0.1:1/api/v2", allow_orders=True)
+    with pytest.raises(ValueError, match="neither one of"):
+        start_proxy(ProxyConfig(upstream="http://127.0.0.1:1/api/v2", dialect="/no/such.json"))
