@@ -12,6 +12,7 @@ api-docs template: no `cancel` in services, no `currency` in status, balance in 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
@@ -69,6 +70,8 @@ class Dialect:
         self._int = {field: kind == "integer" for field, kind in spec.types.items()}
         self._money_number = spec.money["as"] == "number"
         self._rate_number = spec.rate["as"] == "number"
+        # polling answers repeat the same few amounts over and over
+        self._money_text = functools.lru_cache(maxsize=65_536)(spec.money_text)
 
     @property
     def seed(self) -> bool:
@@ -78,7 +81,7 @@ class Dialect:
         return value if self._int[field] else str(value)
 
     def _money(self, amount: Decimal) -> str:
-        text = self.spec.money_text(amount)
+        text = self._money_text(amount)
         return Number(text) if self._money_number else text
 
     def error(self, exc: PanelError) -> Body:
