@@ -25,6 +25,9 @@ LAZY_COMMANDS = {
               "Check the SMM panel API v2 at URL against the contract."),
     "reset": ("smmkit.mock_server.serving.reset_cli:reset",
               "Delete a stopped fake's store (every file it uses) to start over."),
+    "proxy": ("smmkit.contract_tests.bridge.cli:proxy", "Proxy a panel, judging each exchange."),
+    "catalog": ("smmkit.contract_tests.bridge.cli:catalog", "Pull a live panel's catalogue."),
+    "diff": ("smmkit.contract_tests.bridge.cli:diff", "Score the fake's fidelity to a live panel."),
 }
 
 

@@ -18,6 +18,19 @@ from smmkit.mock_server.storage.sqlite import default_db_path
 from smmkit.mock_server.web.dialects import Dialect
 
 
+def _dialect(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A built-in dialect name, or a dialect file made absolute (workers may chdir)."""
+    from pathlib import Path
+
+    from smmkit.schemas.dialects import BUILTIN, DialectError, load_dialect
+
+    try:
+        load_dialect(value)
+    except DialectError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value if value in BUILTIN else str(Path(value).resolve())
+
+
 @click.command(context_settings={"auto_envvar_prefix": "SMMKIT_SERVE",
                                  "help_option_names": ["-h", "--help"]})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
@@ -37,9 +50,9 @@ from smmkit.mock_server.web.dialects import Dialect
               help="Worker processes (they share the SQLite store).")
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker.")
-@click.option("--dialect", default="perfectpanel", show_default=True,
-              type=click.Choice(["perfectpanel", "seed", "raw-keys"]),
-              help="Response shapes and error texts.")
+@click.option("--dialect", default="perfectpanel", show_default=True, callback=_dialect,
+              metavar="NAME|FILE", help="Response shapes and error texts: perfectpanel, seed, "
+              "raw-keys, or a dialect file (docs/dialects.md).")
 @click.option("--server", default="gunicorn", show_default=True,
               type=click.Choice(["gunicorn", "granian"]),
               help="gunicorn: every fault kind; granian: the fastest, but it cannot drop "
