@@ -7,6 +7,7 @@ jsonschema or Faker.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -46,21 +47,39 @@ from smmkit.mock_server.storage.sqlite import default_db_path
                    "null start_count, status spellings, raw error keys) to test client parsing.")
 @click.option("--admin-token", default=None, envvar="SMMKIT_ADMIN_TOKEN",
               help="Bearer token for /_control/ (default: generated and printed).")
+# -- the live request log (issue 13): one console line per /api/v2 request
+@click.option("--log/--quiet", "log", default=None,
+              help="Print one line per request (default: only when stdout is a terminal).")
+@click.option("--log-format", default="text", show_default=True,
+              type=click.Choice(["text", "json"]),
+              help="text: aligned, coloured on a terminal; json: one JSON object per line.")
+# -- end of the request log options
 def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | None, seed: int,
           speed: float, workers: int, threads: int, dialect: str, server: str, robust: bool,
-          admin_token: str | None) -> None:
+          admin_token: str | None, log: bool | None = None, log_format: str = "text") -> None:
     """Start the fake panel (default http://127.0.0.1:8080/api/v2)."""
     from smmkit.mock_server.serving.server import serve as run
 
     options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
                    speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
                    server=server)
+    options["request_log"] = _request_log(log, log_format)
     config = Config(**options) if admin_token is None else Config(**options,
                                                                   admin_token=admin_token)
     try:
         run(config, announce=lambda panel, url: _announce(panel, url, config))
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _request_log(log: bool | None, log_format: str) -> str:
+    """off | text | color | json: on by default when stdout is a terminal (colour there too)."""
+    terminal = sys.stdout.isatty()
+    if not (terminal if log is None else log):
+        return "off"
+    if log_format == "json":
+        return "json"
+    return "color" if terminal and not os.environ.get("NO_COLOR") else "text"
 
 
 def _announce(panel: Panel, url: str, config: Config) -> None:
@@ -78,6 +97,8 @@ def _announce(panel: Panel, url: str, config: Config) -> None:
           for key, balance, currency, enabled in rows),
         f"  control:  {url}/_control/  (Authorization: Bearer {config.admin_token})",
         f"  try:      curl -d 'key={rows[0][0] if rows else 'KEY'}&action=services' {url}/api/v2",
+        *(["  log:      one line per request below (--quiet to stop)"]
+          if config.request_log != "off" else []),
         "Press Ctrl-C to stop.",
     ]
     click.echo("\n".join(lines))
