@@ -96,6 +96,7 @@ def _announce(panel: Panel, url: str, config: Config) -> None:
         *(f"    {key}  balance {balance} {currency}{'' if enabled else '  (disabled)'}"
           for key, balance, currency, enabled in rows),
         f"  control:  {url}/_control/  (Authorization: Bearer {config.admin_token})",
+        f"  dashboard: {url}/_dashboard/  (sign in with the admin token)",
         f"  try:      curl -d 'key={rows[0][0] if rows else 'KEY'}&action=services' {url}/api/v2",
         *(["  log:      one line per request below (--quiet to stop)"]
           if config.request_log != "off" else []),

@@ -263,8 +263,11 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
 
-    # The live request log on the console (issue 13).
+    # The live request log and the dashboard (issue 13).
     request_log = None if config.request_log == "off" else ConsoleLog(config.request_log)
+    from smmkit.mock_server.web.dashboard import dashboard_blueprint
+
+    app.register_blueprint(dashboard_blueprint(config.admin_token))
     endpoint = ApiEndpoint(api, config.max_body, faults=fault_book, journal=journal,
                            request_log=request_log)
     app.wsgi_app = Dispatcher(endpoint, app.wsgi_app)  # type: ignore[method-assign]
