@@ -262,7 +262,8 @@ def dashboard_blueprint(token: str) -> Blueprint:
     @bp.get("/faults")
     def faults() -> Any:
         return _page("faults.html", "_faults.html", faults=actions.faults(_book()),
-                     kinds=actions.FAULT_KINDS, fault_actions=actions.FAULT_ACTIONS)
+                     kinds=actions.FAULT_KINDS, fault_actions=actions.FAULT_ACTIONS,
+                     error_codes=actions.FAULT_ERRORS)
 
     @bp.post("/faults")
     def fault_arm() -> Any:

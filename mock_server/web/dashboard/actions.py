@@ -17,6 +17,7 @@ from typing import Any
 from smmkit.mock_server.core import lifecycle as lc
 from smmkit.mock_server.core import steering
 from smmkit.mock_server.core.clock import parse_duration
+from smmkit.mock_server.core.errors import TEXTS_BY_STYLE
 from smmkit.mock_server.core.faults import ACTIONS, KINDS, FaultBook, FaultError
 from smmkit.mock_server.core.money import format_money
 from smmkit.mock_server.core.panel import Panel
@@ -28,6 +29,7 @@ MAX_ADVANCE_SECONDS = 10 * 366 * 86400
 MAX_SPEED = 1_000_000.0
 FAULT_KINDS = KINDS
 FAULT_ACTIONS = ACTIONS
+FAULT_ERRORS = tuple(TEXTS_BY_STYLE["perfectpanel"])
 ORDER_STATUSES = lc.ORDER_STATUSES
 OUTCOMES = lc.OUTCOMES
 
