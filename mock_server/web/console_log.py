@@ -7,7 +7,9 @@ object per line for tools.
 
 Every worker process writes to the same stdout. A line goes out in one `os.write` and is kept
 below PIPE_BUF (4096 bytes), so lines from different workers and threads never interleave
-mid-line, on a terminal or a pipe.
+mid-line, on a terminal or a pipe. Requests never wait for the console: each worker hands its
+lines to a writer thread through a bounded queue, and a console too slow to keep up (a paused
+terminal, a full pipe) loses lines — counted and reported — instead of stalling the panel.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +30,7 @@ from smmkit.mock_server.storage.journal import clean, key_print
 FORMATS = ("text", "color", "json")
 MAX_LINE_BYTES = 2000  # well below PIPE_BUF: one write is one line
 SUMMARY_CHARS = 70
+QUEUE_LINES = 10_000
 _STYLES = {name: Style.parse(spec) for name, spec in {
     "time": "dim", "key": "cyan", "action": "bold", "params": "default", "ok": "green",
     "error": "red", "http": "bold red", "fault": "magenta", "ms": "dim"}.items()}
@@ -81,6 +86,9 @@ class ConsoleLog:
             raise ValueError(f"unknown log format {fmt!r}: {', '.join(FORMATS)}")
         self.fmt = fmt
         self.fd = fd
+        self._queue: queue.Queue[bytes] = queue.Queue(QUEUE_LINES)
+        self._writer_pid = 0
+        self.dropped = 0
 
     def __call__(self, *, params: Mapping[str, str], status: int, body: bytes, latency: float,
                  fault: str | None) -> None:
@@ -90,10 +98,35 @@ class ConsoleLog:
             data = line.encode("utf-8", "replace")
             if len(data) > MAX_LINE_BYTES:
                 data = data[:MAX_LINE_BYTES - 4].decode("utf-8", "ignore").encode() + b"\x1b[0m"
-            with contextlib.suppress(OSError):  # a closed console never fails a request
-                os.write(self.fd, data + b"\n")
+            self._start_writer()
+            self._queue.put_nowait(data + b"\n")
+        except queue.Full:
+            self.dropped += 1
         except Exception:  # noqa: BLE001 - logging must never turn an answer into a 500
             pass
+
+    def _start_writer(self) -> None:
+        if self._writer_pid != os.getpid():  # a forked worker starts its own writer
+            self._writer_pid = os.getpid()
+            self._queue = queue.Queue(QUEUE_LINES)
+            threading.Thread(target=self._write_lines, name="smmkit-console", daemon=True).start()
+
+    def _write_lines(self) -> None:
+        lines = self._queue
+        while True:
+            data = lines.get()
+            if self.dropped:
+                dropped, self.dropped = self.dropped, 0
+                data = f"smmkit: {dropped} log lines dropped (console too slow)\n".encode() + data
+            with contextlib.suppress(OSError):  # a closed console never fails a request
+                os.write(self.fd, data)
+            lines.task_done()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until the queued lines are written (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def line(self, *, params: Mapping[str, str], status: int, body: bytes, latency: float,
              fault: str | None, wall: float) -> str:
