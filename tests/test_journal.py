@@ -211,3 +211,19 @@ def test_a_lone_surrogate_request_does_not_wedge_the_server(served):
     assert any(e["action"] == "\\ud800" for e in entries)
     assert {e["params"].get("m") for e in entries} >= {str(i) for i in range(300)}
     assert json.dumps(entries)  # every entry is plain, encodable JSON
+
+
+def test_a_collected_journal_closes_and_removes_its_logs():
+    import gc
+
+    store = Store(":memory:")
+    j = Journal(store)
+    record(j, action="balance")
+    fd, logs = j._fd, j.logs
+    assert logs.is_dir()
+    del j
+    gc.collect()
+    assert not logs.exists()
+    link = f"/proc/self/fd/{fd}"  # closed, or reused for something else
+    assert not os.path.exists(link) or str(logs) not in os.readlink(link)
+    store.close()

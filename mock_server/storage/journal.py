@@ -92,10 +92,12 @@ class Journal:
         self.logs = Path(f"{store.path}.journal.d")
         self.limit = limit
         self.logs.mkdir(exist_ok=True)
+        self._open_fds: list[int] = []  # closed when the journal is collected
         self._forget_connections()
         forget_after_fork(self)
-        if store.temporary:  # a throw-away store's journal goes with it
-            weakref.finalize(self, _remove_logs, str(self.logs), os.getpid())
+        # A throw-away store's journal goes with it; the log files are closed in any case.
+        weakref.finalize(self, _close_logs, self._open_fds,
+                         str(self.logs) if store.temporary else None, os.getpid())
         self._db().execute("PRAGMA journal_mode=WAL")
         self._db().executescript(SCHEMA)
 
@@ -136,6 +138,7 @@ class Journal:
             name = f"{os.getpid()}-{secrets.token_hex(4)}.log"
             self._log_path = self.logs / name
             self._fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._open_fds.append(self._fd)
         return self._fd
 
     # ------------------------------------------------------------ the hot path
@@ -298,9 +301,13 @@ def _flusher(ref: weakref.ReferenceType[Journal]) -> None:
         del journal
 
 
-def _remove_logs(path: str, owner_pid: int) -> None:
-    if os.getpid() == owner_pid:
-        shutil.rmtree(path, ignore_errors=True)
+def _close_logs(fds: list[int], temporary: str | None, owner_pid: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
+    if temporary and os.getpid() == owner_pid:  # a forked worker must not delete them
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def request_verdict(params: dict[str, str], service_type: str | None) -> list[str]:
