@@ -33,6 +33,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from smmkit.mock_server.storage.sqlite import Store, forget_after_fork
 
@@ -100,6 +101,7 @@ class Journal:
                          str(self.logs) if store.temporary else None, os.getpid())
         self._db().execute("PRAGMA journal_mode=WAL")
         self._db().executescript(SCHEMA)
+        self._created = True
 
     # ------------------------------------------------------------ connections, per process
 
@@ -114,8 +116,11 @@ class Journal:
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
+            # mode=rw after the first: a journal whose store was closed and removed must not
+            # bring its file back (a flusher still running would leave files behind).
+            mode = "rw" if getattr(self, "_created", False) else "rwc"
+            conn = sqlite3.connect(f"file:{quote(self.path)}?mode={mode}", uri=True,
+                                   isolation_level=None, check_same_thread=False, timeout=30.0)
             conn.execute("PRAGMA synchronous=OFF")  # a journal may lose its tail on a crash
             self._local.conn = conn
         return conn
@@ -225,6 +230,8 @@ class Journal:
 
     def flush_in_background(self) -> None:
         """One flusher round; whatever goes wrong is logged, never raised."""
+        if not os.path.exists(self.path):
+            return  # the store was closed and its throw-away files removed
         try:
             self.flush()
             self._rotate_own_log()

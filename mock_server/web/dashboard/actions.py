@@ -158,10 +158,13 @@ def timeline(panel: Panel, order_: dict[str, Any]) -> list[dict[str, Any]]:
     """What happened to an order, oldest first: placed, money moves, now, and its end."""
     events = [{"at": order_["created_at"], "what": "placed", "status": lc.PENDING,
                "remains": order_["quantity"], "money": ""}]
-    # The ledger is the store's record of refunds; read-only here.
-    rows = panel.store.connection().execute(
-        "SELECT at, kind, amount FROM ledger WHERE order_id = ? ORDER BY id",
-        (order_["order"],)).fetchall()
+    # The ledger (charges, refunds) and the settled time are read from the store, read-only:
+    # the order view gives the planned end, not when a forced status took effect.
+    db = panel.store.connection()
+    rows = db.execute("SELECT at, kind, amount FROM ledger WHERE order_id = ? ORDER BY id",
+                      (order_["order"],)).fetchall()
+    settled = db.execute("SELECT final_at FROM orders WHERE id = ?",
+                         (order_["order"],)).fetchone()
     for at, kind, amount in rows:
         events.append({"at": at, "what": kind, "status": "", "remains": "",
                        "money": f"{kind} {format_money(Decimal(amount))}"})
@@ -172,7 +175,8 @@ def timeline(panel: Panel, order_: dict[str, Any]) -> list[dict[str, Any]]:
         events.append({"at": order_["final_at"], "what": f"due to end ({order_['outcome']})",
                        "status": "", "remains": "", "money": ""})
     else:
-        events.append({"at": order_["final_at"], "what": "final", "status": order_["status"],
+        final_at = settled[0] if settled and settled[0] is not None else order_["final_at"]
+        events.append({"at": final_at, "what": "final", "status": order_["status"],
                        "remains": order_["remains"], "money": f"refunded {order_['refunded']}"})
     events.sort(key=lambda e: e["at"] if e["at"] is not None else float("inf"))
     for event in events:
