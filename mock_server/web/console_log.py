@@ -145,7 +145,7 @@ class ConsoleLog:
                 "ok": ok, "fault": fault, "ms": ms}
             return json.dumps(record, ensure_ascii=True)
         fields = [("time", stamp), ("key", f"{fingerprint:<12}"), ("action", f"{action:<8}"),
-                  ("params", summarize_params(params)),
+                  ("params", f"{summarize_params(params):<44}"),
                   ("ok" if ok else ("http" if status >= 500 or status == 0 else "error"),
                    f"→ {status} {answer}")]
         if fault:
