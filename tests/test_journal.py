@@ -213,7 +213,7 @@ def test_a_lone_surrogate_request_does_not_wedge_the_server(served):
     assert json.dumps(entries)  # every entry is plain, encodable JSON
 
 
-def test_a_collected_journal_closes_and_removes_its_logs():
+def test_a_collected_journal_closes_its_log_and_its_store_removes_them():
     import gc
 
     store = Store(":memory:")
@@ -223,7 +223,29 @@ def test_a_collected_journal_closes_and_removes_its_logs():
     assert logs.is_dir()
     del j
     gc.collect()
-    assert not logs.exists()
     link = f"/proc/self/fd/{fd}"  # closed, or reused for something else
     assert not os.path.exists(link) or str(logs) not in os.readlink(link)
     store.close()
+    del store
+    gc.collect()
+    assert not logs.exists()
+
+
+def test_two_journals_on_one_store_keep_each_others_logs():
+    """An app built twice on one panel: collecting one journal leaves the other working."""
+    import gc
+
+    store = Store(":memory:")
+    first, second = Journal(store), Journal(store)
+    record(first, action="balance")
+    record(second, action="status")
+    del first
+    gc.collect()
+    record(second, action="services")
+    assert [e["action"] for e in second.entries()] == ["balance", "status", "services"]
+    logs = second.logs
+    del second
+    store.close()
+    del store
+    gc.collect()
+    assert not logs.exists()

@@ -96,9 +96,10 @@ class Journal:
         self._open_fds: list[int] = []  # closed when the journal is collected
         self._forget_connections()
         forget_after_fork(self)
-        # A throw-away store's journal goes with it; the log files are closed in any case.
-        weakref.finalize(self, _close_logs, self._open_fds,
-                         str(self.logs) if store.temporary else None, os.getpid())
+        weakref.finalize(self, _close_logs, self._open_fds)
+        if store.temporary:  # the logs of a throw-away store go with the store, not a journal:
+            # another journal on the same store may still have to copy them
+            weakref.finalize(store, _remove_logs, str(self.logs), os.getpid())
         self._db().execute("PRAGMA journal_mode=WAL")
         self._db().executescript(SCHEMA)
         self._created = True
@@ -308,13 +309,16 @@ def _flusher(ref: weakref.ReferenceType[Journal]) -> None:
         del journal
 
 
-def _close_logs(fds: list[int], temporary: str | None, owner_pid: int) -> None:
+def _close_logs(fds: list[int]) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
             os.close(fd)
     fds.clear()
-    if temporary and os.getpid() == owner_pid:  # a forked worker must not delete them
-        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _remove_logs(path: str, owner_pid: int) -> None:
+    if os.getpid() == owner_pid:  # a forked worker exiting must not delete them
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def request_verdict(params: dict[str, str], service_type: str | None) -> list[str]:
