@@ -249,3 +249,18 @@ def test_two_journals_on_one_store_keep_each_others_logs():
     del store
     gc.collect()
     assert not logs.exists()
+
+
+def test_a_dead_workers_log_is_copied_then_removed(journal):
+    """A persistent store keeps the logs of workers from earlier runs until they are copied."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    line = json.dumps([1.0, 2.0, "balance", None, "{}", 200, "{}", 0.1, None, None])
+    (journal.logs / f"{dead}-cafe.log").write_text(line + "\n")
+    assert [e["action"] for e in journal.entries()] == ["balance"]
+    journal.flush()  # fully copied and its writer gone: the file goes
+    assert not (journal.logs / f"{dead}-cafe.log").exists()
+    assert len(journal.entries()) == 1  # and nothing is copied twice
