@@ -201,7 +201,13 @@ def force_refill(panel: Panel, refill_id: int, status: str) -> None:
 
 
 def canceled_orders(panel: Panel) -> list[dict[str, Any]]:
-    return steering.list_orders(panel, status=lc.CANCELED, limit=200)
+    """Canceled orders with when they ended (a forced cancel ends before its planned time)."""
+    result = steering.list_orders(panel, status=lc.CANCELED, limit=200)
+    ended = dict(panel.store.connection().execute(
+        "SELECT id, final_at FROM orders WHERE final_status IS NOT NULL").fetchall())
+    for order_ in result:
+        order_["ended_at"] = ended.get(order_["order"]) or order_["final_at"]
+    return result
 
 
 # ---------------------------------------------------------------- catalogue
