@@ -1,10 +1,9 @@
 """What the journal costs per /api/v2 request: a plain timing loop, not a timed test.
 
-    python bench/journal_cost.py            # both measurements
-Micro: `Journal.record()` calls per second in one thread (the hot-path cost).
-End to end: sequential `balance` requests over one keep-alive connection to a real
-`smmkit serve` (default: 2 gunicorn workers), journal on vs off (`journal_limit` 0 is not a
-CLI option, so "off" is measured in-process with the werkzeug server instead).
+    python bench/journal_cost.py                                 # the hot-path call only
+    python bench/journal_cost.py http://127.0.0.1:8080/api/v2    # and requests to a server
+Micro: `Journal.record()` in one thread (what every request pays). End to end: mean and median
+of sequential `balance` requests over one keep-alive connection to a running `smmkit serve`.
 """
 
 from __future__ import annotations
