@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -82,7 +85,7 @@ def test_any_request_gives_one_short_line(params, body, status, fmt):
     try:
         log = ConsoleLog(fmt, fd=write)
         log(params=params, status=status, body=body, latency=0.001, fault=None)
-        log.flush()
+        log.close()
         data = os.read(read, 65536)
     finally:
         os.close(read)
@@ -102,6 +105,7 @@ def test_a_closed_console_never_fails_a_request():
     log(params=ADD, status=200, body=b"{}", latency=0.0, fault=None)  # the writer lives on
     log.flush()
     assert log._queue.unfinished_tasks == 0
+    log.close()
 
 
 def test_a_stalled_console_drops_lines_instead_of_stalling_requests(monkeypatch):
@@ -119,6 +123,13 @@ def test_a_stalled_console_drops_lines_instead_of_stalling_requests(monkeypatch)
         received = b""
         while b"dropped" not in received:
             received += os.read(read, 65536)
+        closing = threading.Thread(target=log.close)
+        closing.start()
+        while closing.is_alive():  # keep reading until the writer has ended
+            ready, _, _ = select.select([read], [], [], 0.05)
+            if ready:
+                os.read(read, 65536)
+        closing.join()
     finally:
         os.close(read)
         os.close(write)
@@ -136,7 +147,6 @@ def _serve(*args: str):
 
 def _drain_in_background(proc) -> list[str]:
     """Read stdout as it comes (a real terminal does; a full pipe would only drop lines)."""
-    import threading
 
     lines: list[str] = []
 
@@ -171,6 +181,9 @@ def test_two_workers_and_many_threads_never_interleave_lines():
 
         with ThreadPoolExecutor(16) as pool:
             assert all(s == 200 for s in pool.map(hit, range(300)))
+        deadline = time.monotonic() + 15  # the writer threads catch up
+        while sum(ln.startswith("{") for ln in lines) < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         proc.stop()
     records = [json.loads(ln) for ln in lines if ln.startswith("{")]  # each line whole

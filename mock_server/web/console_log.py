@@ -14,6 +14,7 @@ terminal, a full pipe) loses lines — counted and reported — instead of stall
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -86,7 +87,7 @@ class ConsoleLog:
             raise ValueError(f"unknown log format {fmt!r}: {', '.join(FORMATS)}")
         self.fmt = fmt
         self.fd = fd
-        self._queue: queue.Queue[bytes] = queue.Queue(QUEUE_LINES)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_LINES)
         self._writer_pid = 0
         self.dropped = 0
 
@@ -110,17 +111,29 @@ class ConsoleLog:
             self._writer_pid = os.getpid()
             self._queue = queue.Queue(QUEUE_LINES)
             threading.Thread(target=self._write_lines, name="smmkit-console", daemon=True).start()
+            atexit.register(self.flush, 1.0)  # a stopping worker writes what it answered
 
     def _write_lines(self) -> None:
         lines = self._queue
         while True:
             data = lines.get()
+            if data is None:  # close()
+                lines.task_done()
+                return
             if self.dropped:
                 dropped, self.dropped = self.dropped, 0
                 data = f"smmkit: {dropped} log lines dropped (console too slow)\n".encode() + data
             with contextlib.suppress(OSError):  # a closed console never fails a request
                 os.write(self.fd, data)
             lines.task_done()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then end the writer thread (its descriptor may be reused)."""
+        if self._writer_pid == os.getpid():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=timeout)
+            self.flush(timeout)
+            self._writer_pid = 0
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until the queued lines are written (for tests and shutdown)."""
