@@ -147,7 +147,6 @@ def _serve(*args: str):
 
 def _drain_in_background(proc) -> list[str]:
     """Read stdout as it comes (a real terminal does; a full pipe would only drop lines)."""
-
     lines: list[str] = []
 
     def pump() -> None:
