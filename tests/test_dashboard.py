@@ -200,6 +200,11 @@ def test_accounts_create_top_up_disable(client, panel):
      "balance would become negative (-4000.00)"),
     ("/accounts/top-up", {"key": "nobody", "amount": "5"}, "unknown account 'nobody'"),
     ("/accounts/enabled", {"key": "nobody", "enabled": "0"}, "unknown account 'nobody'"),
+    ("/accounts", {"key": "k", "balance": "1e30"},
+     "balance must be between 0 and 1000000000000, got '1e30'"),
+    ("/accounts/top-up", {"key": DEMO_KEY, "amount": "-1e25"},
+     "top_up must be between -1000000000000 and 1000000000000, got '-1e25'"),
+    ("/accounts/top-up", {"key": DEMO_KEY, "amount": "NaN"}, "top_up is not an amount: 'NaN'"),
 ])
 def test_bad_account_input_is_named_and_changes_nothing(client, panel, path, form, error):
     before = steering.snapshot(panel)
@@ -293,6 +298,8 @@ def test_faults_arm_list_clear(app, client):
     assert "http_5xx" in client.get(f"{BASE}/faults").text
     post(client, "/faults/clear", fault=str(rules[0].id))
     assert [f.kind for f in book.list()] == ["http_5xx"]
+    assert message(post(client, "/faults/clear", fault="x")) == "unknown fault 'x'"
+    assert message(post(client, "/faults/clear", fault="999")) == "0 fault(s) cleared"
     assert message(post(client, "/faults/clear")) == "1 fault(s) cleared"
     assert book.list() == []
 
@@ -352,3 +359,28 @@ def test_client_text_is_escaped_on_every_page(app, client, panel):
         html = client.get(f"{BASE}{path}").text
         assert HOSTILE not in html, path
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get(f"{BASE}/orders/{order}").text
+
+
+BIG = "99999999999999999999999"  # beyond any id SQLite can hold
+
+
+@pytest.mark.parametrize(("method", "path", "form", "status"), [
+    ("get", f"/orders/{BIG}", None, 404), ("get", f"/catalogue/{BIG}", None, 404),
+    ("get", f"/orders?service={BIG}", None, 200),
+    ("post", f"/orders/{BIG}/status", {"status": "Canceled"}, 303),
+    ("post", f"/orders/{BIG}/outcome", {"outcome": "normal"}, 303),
+    ("post", f"/refills/{BIG}/status", {"status": "Rejected"}, 303),
+    ("post", f"/catalogue/{BIG}", {"rate": "1"}, 303),
+    ("post", "/faults/clear", {"fault": BIG}, 303),
+])
+def test_ids_too_large_for_any_order_are_unknown_not_errors(client, panel, method, path, form,
+                                                           status):
+    before = steering.snapshot(panel)
+    if method == "get":
+        response = client.get(f"{BASE}{path}")
+    else:
+        response = post(client, path, **form)
+    assert response.status_code == status
+    if status == 303:
+        assert message(response).startswith("unknown ")
+    assert steering.snapshot(panel) == before

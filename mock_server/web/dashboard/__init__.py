@@ -70,10 +70,15 @@ def _back(endpoint: str, error: str | None = None, notice: str | None = None,
 
 
 def _do(endpoint: str, notice: str, work: Any, **values: Any) -> Response:
+    """Run one state change; its refusal (or, as a last resort, a failure the core did not
+    foresee: every operation is one transaction, so nothing half-happened) is shown."""
     try:
         work()
     except actions.REFUSED as exc:
         return _back(endpoint, error=str(exc), **values)
+    except Exception as exc:  # noqa: BLE001 - a form answers with a message, never a 500
+        current_app.logger.exception("dashboard: %s failed", request.path)
+        return _back(endpoint, error=f"could not be done: {type(exc).__name__}: {exc}", **values)
     return _back(endpoint, notice=notice, **values)
 
 
@@ -273,7 +278,10 @@ def dashboard_blueprint(token: str) -> Blueprint:
 
     @bp.post("/faults/clear")
     def fault_clear() -> Any:
-        fault_id = _int_arg(request.form.get("fault"))
+        raw = request.form.get("fault", "")
+        fault_id = _int_arg(raw)
+        if raw and fault_id is None:  # a bad id must not clear every fault
+            return _back("dashboard.faults", error=f"unknown fault {raw[:40]!r}")
         cleared = actions.clear_faults(_book(), fault_id)
         return _back("dashboard.faults", notice=f"{cleared} fault(s) cleared")
 

@@ -19,14 +19,15 @@ from smmkit.mock_server.core import steering
 from smmkit.mock_server.core.clock import parse_duration
 from smmkit.mock_server.core.errors import TEXTS_BY_STYLE
 from smmkit.mock_server.core.faults import ACTIONS, KINDS, FaultBook, FaultError
-from smmkit.mock_server.core.money import format_money
-from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.core.money import format_money, parse_money
+from smmkit.mock_server.core.panel import MAX_ID, Panel
 from smmkit.mock_server.storage.journal import Journal
 
 ControlError = steering.ControlError
 REFUSED = (steering.ControlError, FaultError)  # what a form can be told "no" with
 MAX_ADVANCE_SECONDS = 10 * 366 * 86400
 MAX_SPEED = 1_000_000.0
+MAX_AMOUNT = Decimal(10) ** 12  # far beyond any test balance, well inside what money can hold
 FAULT_KINDS = KINDS
 FAULT_ACTIONS = ACTIONS
 FAULT_ERRORS = tuple(TEXTS_BY_STYLE["perfectpanel"])
@@ -39,6 +40,26 @@ def iso(seconds: float | None) -> str:
         return "—"
     moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def known_id(value: int, what: str) -> int:
+    """An id from a URL; larger than any id can be, it is simply unknown (never sent to SQLite)."""
+    if not 0 <= value <= MAX_ID:
+        raise steering.NotFound(f"unknown {what} {value}")
+    return value
+
+
+def amount(text: str, what: str, *, negative: bool = False) -> str:
+    """A money amount from a form, checked before it reaches the store."""
+    try:
+        value = parse_money(text.strip())
+    except ValueError:
+        raise ControlError(f"{what} is not an amount: {text.strip()!r}") from None
+    if abs(value) > MAX_AMOUNT or (value < 0 and not negative):
+        low = f"-{format_money(MAX_AMOUNT)}" if negative else "0"
+        raise ControlError(f"{what} must be between {low} and {format_money(MAX_AMOUNT)}, "
+                           f"got {text.strip()!r}")
+    return format_money(value)
 
 
 # ---------------------------------------------------------------- clock
@@ -95,14 +116,14 @@ def accounts(panel: Panel) -> list[dict[str, Any]]:
 
 
 def create_account(panel: Panel, key: str, balance: str, currency: str) -> None:
-    steering.create_account(panel, {"key": key, "balance": balance.strip() or "0",
+    steering.create_account(panel, {"key": key, "balance": amount(balance or "0", "balance"),
                                     "currency": currency.strip() or "USD"})
 
 
-def top_up(panel: Panel, key: str, amount: str) -> None:
-    if not amount.strip():
+def top_up(panel: Panel, key: str, value: str) -> None:
+    if not value.strip():
         raise ControlError("give an amount to top up")
-    steering.update_account(panel, key, {"top_up": amount.strip()})
+    steering.update_account(panel, key, {"top_up": amount(value, "top_up", negative=True)})
 
 
 def set_enabled(panel: Panel, key: str, enabled: bool) -> None:
@@ -114,8 +135,10 @@ def set_enabled(panel: Panel, key: str, enabled: bool) -> None:
 
 def orders(panel: Panel, *, key: str = "", status: str = "", service: str = "",
            limit: int = 200) -> list[dict[str, Any]]:
-    if service and not service.isdigit():
+    if service and not (service.isascii() and service.isdigit()):
         raise ControlError(f"service must be a number, got {service!r}")
+    if service and int(service) > MAX_ID:
+        return []
     try:
         return steering.list_orders(panel, key=key or None, status=status or None,
                                     service=int(service) if service else None, limit=limit)
@@ -129,7 +152,7 @@ def status_counts(panel: Panel) -> list[tuple[str, int]]:
 
 
 def order(panel: Panel, order_id: int) -> dict[str, Any]:
-    return steering.get_order(panel, order_id)
+    return steering.get_order(panel, known_id(order_id, "order"))
 
 
 def legal_moves(order_: dict[str, Any]) -> list[str]:
@@ -147,11 +170,11 @@ def force_status(panel: Panel, order_id: int, status: str, remains: str = "") ->
     changes: dict[str, Any] = {"status": status}
     if remains.strip():
         changes["remains"] = remains.strip()
-    steering.force_order(panel, order_id, changes)
+    steering.force_order(panel, known_id(order_id, "order"), changes)
 
 
 def force_outcome(panel: Panel, order_id: int, outcome: str) -> None:
-    steering.force_order(panel, order_id, {"outcome": outcome})
+    steering.force_order(panel, known_id(order_id, "order"), {"outcome": outcome})
 
 
 def timeline(panel: Panel, order_: dict[str, Any]) -> list[dict[str, Any]]:
@@ -197,7 +220,7 @@ def refills(panel: Panel) -> list[dict[str, Any]]:
 
 
 def force_refill(panel: Panel, refill_id: int, status: str) -> None:
-    steering.force_refill(panel, refill_id, {"status": status})
+    steering.force_refill(panel, known_id(refill_id, "refill"), {"status": status})
 
 
 def canceled_orders(panel: Panel) -> list[dict[str, Any]]:
