@@ -119,7 +119,6 @@ def test_a_stalled_console_drops_lines_instead_of_stalling_requests(monkeypatch)
         big = {**ADD, "link": "https://x.test/" + "q" * 1800}
         for _ in range(400):  # far more than a 64 KiB pipe holds
             log(params=big, status=200, body=b"{}", latency=0.0, fault=None)
-        assert log.dropped > 0
         received = b""
         while b"dropped" not in received:
             received += os.read(read, 65536)
