@@ -41,6 +41,7 @@ class Config:
     server: str = "gunicorn"  # gunicorn (every fault kind) | granian (fastest; cannot drop)
     robust: bool = False  # answer with seeded awkward-but-valid variants (client robustness)
     journal_limit: int = 10_000  # newest journal entries kept; 0 turns the journal off
+    request_log: str = "off"  # one console line per request: off | text | color | json
 
 
 def store_has_state(db: str) -> bool:

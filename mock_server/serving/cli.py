@@ -8,6 +8,7 @@ Faker (and, on its shipped defaults, without jsonschema: only given files are sc
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from decimal import Decimal
 
@@ -64,9 +65,17 @@ def _dialect(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="Bearer token for /_control/ (default: generated and printed).")
 @click.option("--fresh", is_flag=True,
               help="Start over: delete every file of the --db store first (state, journal).")
+# -- the live request log (issue 13): one console line per /api/v2 request
+@click.option("--log/--quiet", "log", default=None,
+              help="Print one line per request (default: only when stdout is a terminal).")
+@click.option("--log-format", default="text", show_default=True,
+              type=click.Choice(["text", "json"]),
+              help="text: aligned, coloured on a terminal; json: one JSON object per line.")
+# -- end of the request log options
 def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | None, seed: int,
           speed: float, workers: int, threads: int, dialect: str, server: str, robust: bool,
-          admin_token: str | None, fresh: bool) -> None:
+          admin_token: str | None, fresh: bool, log: bool | None = None,
+          log_format: str = "text") -> None:
     """Start the fake panel (default http://127.0.0.1:8080/api/v2).
 
     An explicit --accounts or --catalog applies to an existing store too (accounts upserted
@@ -79,6 +88,7 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
     options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
                    speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
                    server=server)
+    options["request_log"] = _request_log(log, log_format)
     config = Config(**options) if admin_token is None else Config(**options,
                                                                   admin_token=admin_token)
     lock = None
@@ -113,6 +123,16 @@ def _os_error(exc: OSError, config: Config) -> str:
     return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
 
 
+def _request_log(log: bool | None, log_format: str) -> str:
+    """off | text | color | json: on by default when stdout is a terminal (colour there too)."""
+    terminal = sys.stdout.isatty()
+    if not (terminal if log is None else log):
+        return "off"
+    if log_format == "json":
+        return "json"
+    return "color" if terminal and not os.environ.get("NO_COLOR") else "text"
+
+
 def _announce(panel: Panel, url: str, config: Config, origin: dict[str, str]) -> None:
     db = panel.store
     rows = db.connection().execute(
@@ -136,8 +156,11 @@ def _announce(panel: Panel, url: str, config: Config, origin: dict[str, str]) ->
         *(f"    {key}  balance {money(balance, currency)}{'' if enabled else '  (disabled)'}"
           for key, balance, currency, enabled in rows),
         f"  control:   {url}/_control/  (Authorization: Bearer {config.admin_token})",
+        f"  dashboard: {url}/_dashboard/  (sign in with the admin token)",
         f"  openapi:   {url}/openapi.json  {url}/_control/openapi.json",
         f"  try:       curl -d 'key={rows[0][0] if rows else 'KEY'}&action=services' {url}/api/v2",
+        *(["  log:       one line per request below (--quiet to stop)"]
+          if config.request_log != "off" else []),
         "Press Ctrl-C to stop.",
     ]
     click.echo("\n".join(lines))
