@@ -8,6 +8,7 @@ jsonschema or Faker.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from smmkit.mock_server.core.config import DEFAULT_PORT, Config
@@ -52,9 +53,10 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
     """Start the fake panel (default http://127.0.0.1:8080/api/v2)."""
     from smmkit.mock_server.serving.server import serve as run
 
-    options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
-                   speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
-                   server=server)
+    options: dict[str, Any] = dict(
+        host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
+        speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
+        server=server)
     config = Config(**options) if admin_token is None else Config(**options,
                                                                   admin_token=admin_token)
     try:
