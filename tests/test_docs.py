@@ -161,3 +161,17 @@ def test_cited_protocol_sections_exist() -> None:
     cited = _cited_sections()
     assert cited, "the code cites the protocol by section"
     assert [c for c in cited if c[1] not in sections] == []
+
+
+def test_the_protocol_is_cited_where_it_is() -> None:
+    """The protocol reference is docs/PROTOCOL.md in the repository, not a file beside it."""
+    stray = []
+    for folder in (*PACKAGE_FOLDERS, "tests", "bench"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in (".py", ".json", ".md") and "__pycache__" not in path.parts \
+                    and path != Path(__file__).resolve():  # this file names it to find it
+                text = path.read_text("utf-8")
+                stray += [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}"
+                          for m in re.finditer(r"PROTOCOL\.md", text)
+                          if text[max(0, m.start() - 5):m.start()] != "docs/"]
+    assert stray == [], "cite it as docs/PROTOCOL.md"

@@ -1,4 +1,4 @@
-"""lifecycle.py: order and refill histories as functions of time (PROTOCOL.md §5)."""
+"""lifecycle.py: order and refill histories as functions of time (docs/PROTOCOL.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""money.py: exact charges, refunds and money strings (PROTOCOL.md §2, §6)."""
+"""money.py: exact charges, refunds and money strings (docs/PROTOCOL.md §2, §6)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Decimal → money strings, ints → strings where panels send strings, which fields each dialect
 sends, and the error text style. Nothing else in the project shapes a response body.
 
-Dialects (PROTOCOL.md §7): `perfectpanel` (canonical), `seed` (the api-docs template: no
+Dialects (docs/PROTOCOL.md §7): `perfectpanel` (canonical), `seed` (the api-docs template: no
 `cancel` in services, no `currency` in status, `Incorrect refill ID`), and `raw-keys`
 (canonical shapes, untranslated i18n error keys).
 """
