@@ -243,6 +243,9 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     from smmkit.mock_server.web.control import control_blueprint
 
     app.register_blueprint(control_blueprint(config.admin_token))
+    from smmkit.mock_server.web.openapi_routes import openapi_blueprint  # /openapi.json
+
+    app.register_blueprint(openapi_blueprint())
 
     @app.get("/")
     def index() -> Any:
