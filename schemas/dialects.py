@@ -31,7 +31,7 @@ class DialectError(ValueError):
 
 
 def _read(name: str) -> str:
-    return resources.files(__package__).joinpath("_dialects", name).read_text("utf-8")
+    return resources.files(__package__).joinpath("_dialects").joinpath(name).read_text("utf-8")
 
 
 @functools.cache

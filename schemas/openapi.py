@@ -96,8 +96,8 @@ def _query_parameters(builder: _Builder, request_names: list[str]) -> list[dict[
 
 @functools.cache
 def _examples_text() -> str:
-    return resources.files("smmkit.schemas").joinpath("_examples", "openapi.json").read_text(
-        "utf-8")
+    examples = resources.files("smmkit.schemas").joinpath("_examples")  # one name per joinpath
+    return examples.joinpath("openapi.json").read_text("utf-8")
 
 
 def examples() -> dict[str, Any]:

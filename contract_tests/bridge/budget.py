@@ -1,7 +1,7 @@
 """What an `add` costs before it is sent, and a budget no run of the proxy can pass.
 
 The price comes from the upstream's own `services` (fetched with the client's key, kept per
-account) and the kit's reading of PROTOCOL.md §2–3 (`KitService.charge_of`: rate × quantity /
+account) and the kit's reading of docs/PROTOCOL.md §2–3 (`KitService.charge_of`: rate × quantity /
 1000 half-up to 5 places, drip-feed runs included, a package priced at its rate, comment lists
 counted by their lines). An `add` the proxy cannot price is refused: forwarding it could spend
 money the budget never saw.

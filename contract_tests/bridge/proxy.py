@@ -99,7 +99,8 @@ class Proxy:
         self.session = self.session or requests.Session()
         self.judge = Judge(self.config.dialect)
         self.scrub = Scrubber()
-        self.budget = Budget(self.config.budget) if self.config.allow_orders else None
+        self.budget = (Budget(self.config.budget)
+                       if self.config.allow_orders and self.config.budget is not None else None)
         self.prices = PriceList(self._services_of)
         self.recorder = Recorder(self.config.record, self.scrub) if self.config.record else None
         self._seq = itertools.count(1)
@@ -259,7 +260,7 @@ def _line(entry: Entry) -> str:
 
 
 def _params(request: Any, body: bytes) -> dict[str, str]:
-    """What the panel will read: the query, then the body over it (PROTOCOL.md §1)."""
+    """What the panel will read: the query, then the body over it (docs/PROTOCOL.md §1)."""
     values = {k: request.args[k] for k in request.args}
     if "json" in (request.content_type or ""):
         try:
@@ -327,8 +328,7 @@ def start_proxy(config: ProxyConfig, *, host: str = "127.0.0.1", port: int = 0,
 
     proxy = Proxy(config, log=log)
     server = make_server(host, port, proxy, threaded=True, request_handler=QuietHandler)
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="smmkit-proxy", daemon=True)
     thread.start()
-    bound_host, bound_port = server.server_address[:2]
-    return RunningProxy(f"http://{bound_host}:{bound_port}", proxy, server, thread)
+    # threaded=True gives werkzeug's ThreadedWSGIServer: daemon threads, and the bound port.
+    return RunningProxy(f"http://{server.host}:{server.port}", proxy, server, thread)

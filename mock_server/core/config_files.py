@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from smmkit.mock_server.core.catalog import Service, service_from_json
 from smmkit.mock_server.core.money import parse_money
@@ -38,12 +38,15 @@ class ConfigError(ValueError):
 def _validator(kind: str) -> Draft202012Validator:
     from jsonschema import Draft202012Validator  # noqa: PLC0415 - only for files given
 
-    text = resources.files("smmkit.schemas").joinpath("config", f"{kind}.json").read_text("utf-8")
+    # one name per joinpath: a Traversable takes only one before Python 3.11
+    text = resources.files("smmkit.schemas").joinpath("config").joinpath(f"{kind}.json").read_text(
+        "utf-8")
     return Draft202012Validator(json.loads(text))
 
 
 def _entry_schema(kind: str) -> dict[str, Any]:
-    return _validator(kind).schema["$defs"]["account" if kind == "accounts" else "service"]
+    schema = cast(dict[str, Any], _validator(kind).schema)  # built from a JSON object above
+    return schema["$defs"]["account" if kind == "accounts" else "service"]
 
 
 # ---------------------------------------------------------------- reading files
@@ -54,8 +57,8 @@ def read_entries(path: str | Path | None, kind: str) -> tuple[str, list[Any]]:
     Unreadable, non-UTF-8 and truncated files are refused naming the file (and line)."""
     if path is None:
         source = f"shipped {SHIPPED[kind]}"
-        text = resources.files("smmkit.mock_server").joinpath("data", SHIPPED[kind]).read_text(
-            "utf-8")
+        data = resources.files("smmkit.mock_server").joinpath("data")
+        text = data.joinpath(SHIPPED[kind]).read_text("utf-8")
     else:
         source = str(path)
         try:
@@ -160,7 +163,8 @@ def _check_body(kind: str, data: Mapping[str, Any], source: str, *, partial: boo
     extra = tuple(extra)
     if extra:
         schema["properties"] = {**schema["properties"], **{name: {} for name in extra}}
-    validator = type(_validator(kind))({**schema, "$defs": _validator(kind).schema["$defs"]})
+    defs = cast(dict[str, Any], _validator(kind).schema)["$defs"]
+    validator = type(_validator(kind))({**schema, "$defs": defs})
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: must be a JSON object, got {_kind(data)}")
     where = _where(source, None, data)
@@ -187,7 +191,7 @@ def _schema_problems(kind: str, data: Any, source: str) -> list[tuple[int, str]]
     schema = _entry_schema(kind)
     problems = []
     for error in _sorted(_validator(kind).iter_errors(data)):
-        index = error.path.popleft()  # the rest of the path is relative to the entry
+        index = int(error.path.popleft())  # the rest of the path is relative to the entry
         problems.append((index, _message(_where(source, index, data[index]), error, schema)))
     return list(dict.fromkeys(problems))  # minLength and pattern can say the same thing
 
@@ -208,20 +212,21 @@ def _message(where: str, error: ValidationError, schema: Mapping[str, Any]) -> s
     properties = schema.get("properties", {})
     path = list(error.path)
     field = str(path[0]) if path else None
-    value = error.instance
+    value: Any = error.instance  # jsonschema types both as Any | Unset; both are set here
+    rule: Any = error.validator_value  # the keyword's value: names, enum, bound
     if error.validator == "additionalProperties":
         unknown = sorted(set(value) - set(properties))
         return "\n".join(f"{where}: field {name!r}: unknown field; {_suggest(name, properties)}"
                          for name in unknown)
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in value]
+        missing = [name for name in rule if name not in value]
         return "\n".join(f"{where}: field {name!r}: missing (required{_NEEDS.get(name, '')})"
                          for name in missing)
     if error.validator == "type" and not path:
         return f"{where}: must be a JSON object, got {_kind(value)}"
     head = f"{where}: field {field!r}"
     if error.validator == "type":
-        wanted = error.validator_value
+        wanted = rule
         if field in ("rate", "balance") and isinstance(value, float):
             return (f"{head}: {value!r} is a float (a JSON fraction); write money as a decimal "
                     f"string, e.g. \"{value}\"")
@@ -229,15 +234,15 @@ def _message(where: str, error: ValidationError, schema: Mapping[str, Any]) -> s
     if error.validator == "enum":
         if field == "currency":
             hint = _close(str(value).upper() if isinstance(value, str) else str(value),
-                          error.validator_value)
+                          rule)
             return f"{head}: {value!r} is not an ISO 4217 currency code{hint}"
-        hint = _close(str(value), error.validator_value)
+        hint = _close(str(value), rule)
         what = "a service type" if field == "type" else "one of the known values"
         return f"{head}: {value!r} is not {what}{hint}"
     if error.validator == "minimum":
         if field in ("rate", "balance"):
             return f"{head}: {value!r} is negative"
-        return f"{head}: {value!r} is below the minimum {error.validator_value}"
+        return f"{head}: {value!r} is below the minimum {rule}"
     if error.validator == "pattern" and field in ("rate", "balance"):
         negative = isinstance(value, str) and value.strip().startswith("-")
         return (f"{head}: {value!r} is negative" if negative else
@@ -245,7 +250,7 @@ def _message(where: str, error: ValidationError, schema: Mapping[str, Any]) -> s
     if error.validator in ("minLength", "pattern") and field in ("key", "name", "category"):
         return f"{head}: {value!r} must be non-empty text without surrounding spaces"
     if error.validator == "maxLength":
-        return f"{head}: longer than {error.validator_value} characters"
+        return f"{head}: longer than {rule} characters"
     return f"{head}: {error.message}"
 
 

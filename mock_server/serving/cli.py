@@ -11,6 +11,7 @@ import errno
 import os
 import sys
 from decimal import Decimal
+from typing import Any
 
 import click
 from smmkit.mock_server.core.config import DEFAULT_PORT, Config, sources, store_has_state
@@ -85,9 +86,10 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
     from smmkit.mock_server.serving.server import serve as run
     from smmkit.mock_server.serving.store_files import ServeLock, StoreBusy, remove_store
 
-    options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
-                   speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
-                   server=server)
+    options: dict[str, Any] = dict(
+        host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
+        speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
+        server=server)
     options["request_log"] = _request_log(log, log_format)
     config = Config(**options) if admin_token is None else Config(**options,
                                                                   admin_token=admin_token)

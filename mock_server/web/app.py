@@ -76,7 +76,7 @@ class ApiEndpoint:
         return self._faulty(fault, params, environ), params, fault
 
     def _faulty(self, fault: Fault, params: Params, environ: dict[str, Any]) -> Reply:
-        """What a panel failing in `fault.kind` sends (PROTOCOL.md §7)."""
+        """What a panel failing in `fault.kind` sends (docs/PROTOCOL.md §7)."""
         kind, style = fault.kind, self.api.dialect.name
         html = "text/html; charset=UTF-8"
         if kind == "drop":

@@ -88,7 +88,7 @@ def control_blueprint(token: str) -> Blueprint:
 
     @bp.get("/")
     def index() -> Any:
-        rules = sorted({f"{' '.join(sorted(r.methods - {'HEAD', 'OPTIONS'}))} {r.rule}"
+        rules = sorted({f"{' '.join(sorted((r.methods or set()) - {'HEAD', 'OPTIONS'}))} {r.rule}"
                         for r in current_app.url_map.iter_rules()
                         if r.rule.startswith(PREFIX)})
         return jsonify({"routes": rules, "fault_kinds": KINDS})

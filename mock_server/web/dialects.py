@@ -4,7 +4,7 @@ Decimal → money text, ints → strings where panels send strings, which fields
 the status spellings and the error texts: all read from a dialect file (`smmkit.schemas.dialects`,
 format in docs/dialects.md). Nothing else in the project shapes a response body.
 
-Built-in dialects (PROTOCOL.md §7) are files too: `perfectpanel` (canonical), `seed` (the
+Built-in dialects (docs/PROTOCOL.md §7) are files too: `perfectpanel` (canonical), `seed` (the
 api-docs template: no `cancel` in services, no `currency` in status, balance in VND,
 `Incorrect refill ID`), and `raw-keys` (canonical shapes, untranslated i18n error keys).
 `Dialect(name_or_path)` takes a built-in name or a dialect file's path.
