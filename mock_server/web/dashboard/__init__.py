@@ -34,6 +34,7 @@ from smmkit.mock_server.web.dashboard.auth import (
     cookie_options,
     csrf_ok,
 )
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 PREFIX = "/_dashboard"
 PUBLIC = {"dashboard.login", "dashboard.static"}
@@ -62,14 +63,14 @@ def _page(template: str, fragment: str | None = None, **context: Any) -> Any:
 
 
 def _back(endpoint: str, error: str | None = None, notice: str | None = None,
-          **values: Any) -> Response:
+          **values: Any) -> WerkzeugResponse:
     """303 to a dashboard page (never to a URL taken from the request) with a message."""
     message = {"error": error} if error else {"notice": notice} if notice else {}
     target = url_for(endpoint, **values)
     return redirect(target + ("?" + urlencode(message) if message else ""), code=303)
 
 
-def _do(endpoint: str, notice: str, work: Any, **values: Any) -> Response:
+def _do(endpoint: str, notice: str, work: Any, **values: Any) -> WerkzeugResponse:
     """Run one state change; its refusal (or, as a last resort, a failure the core did not
     foresee: every operation is one transaction, so nothing half-happened) is shown."""
     try:
@@ -190,7 +191,8 @@ def dashboard_blueprint(token: str) -> Blueprint:
     def orders() -> Any:
         args = {name: request.args.get(name, "")[:300] for name in ("key", "status", "service")}
         try:
-            found = actions.orders(_panel(), **args)
+            found = actions.orders(_panel(), key=args["key"], status=args["status"],
+                                   service=args["service"])
             problem = ""
         except actions.REFUSED as exc:
             found, problem = [], str(exc)
@@ -291,7 +293,9 @@ def dashboard_blueprint(token: str) -> Blueprint:
     def journal() -> Any:
         args = {name: request.args.get(name, "")[:300]
                 for name in ("action", "fingerprint", "verdict")}
-        entries = actions.journal(current_app.extensions["smmkit.journal"], **args)
+        entries = actions.journal(current_app.extensions["smmkit.journal"],
+                                  action=args["action"], fingerprint=args["fingerprint"],
+                                  verdict=args["verdict"])
         return _page("journal.html", "_journal.html", entries=entries, filters=args,
                      journal_on=current_app.extensions["smmkit.journal"] is not None,
                      query=urlencode({k: v for k, v in args.items() if v}),
