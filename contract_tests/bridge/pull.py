@@ -100,6 +100,9 @@ def _entry(item: Any, timings: Mapping[str, Mapping[str, int]]) -> dict[str, Any
         "refill": _flag(item, "refill"), "cancel": _flag(item, "cancel"),
         "dripfeed": _flag(item, "dripfeed"),
     }
+    for text in ("name", "category"):  # the fake's catalogue files need both (schemas/config)
+        if not entry[text]:
+            raise ValueError(f"empty {text}")
     entry.update(timings.get(kind, DEFAULT_TIMINGS["Default"]))
     return entry
 

@@ -247,8 +247,10 @@ def _message(where: str, error: ValidationError, schema: Mapping[str, Any]) -> s
         negative = isinstance(value, str) and value.strip().startswith("-")
         return (f"{head}: {value!r} is negative" if negative else
                 f"{head}: {value!r} is not a decimal amount like \"0.90\"")
-    if error.validator in ("minLength", "pattern") and field in ("key", "name", "category"):
+    if error.validator in ("minLength", "pattern") and field == "key":
         return f"{head}: {value!r} must be non-empty text without surrounding spaces"
+    if error.validator == "minLength" and field in ("name", "category"):
+        return f"{head}: {value!r} must be non-empty text"
     if error.validator == "maxLength":
         return f"{head}: longer than {rule} characters"
     return f"{head}: {error.message}"

@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from smmkit.mock_server.storage.sqlite import TEMP_SUFFIXES
 
 PID_SUFFIX = ".serve.pid"
+JOURNAL_LOGS_SUFFIX = ".journal.d"  # the folder of per-worker journal logs (storage/journal.py)
 
 
 class StoreBusy(RuntimeError):
@@ -65,8 +67,9 @@ class ServeLock:
 
 def store_files(db: str | os.PathLike[str]) -> list[Path]:
     """Every file the store at `db` uses that exists now: the database, its WAL and shared
-    memory, its process lock and the request journal with its own WAL."""
-    return [path for suffix in TEMP_SUFFIXES if (path := Path(f"{db}{suffix}")).exists()]
+    memory, its process lock, the request journal with its own WAL and its per-worker logs."""
+    return [path for suffix in (*TEMP_SUFFIXES, JOURNAL_LOGS_SUFFIX)
+            if (path := Path(f"{db}{suffix}")).exists()]
 
 
 def remove_store(db: str | os.PathLike[str]) -> list[Path]:
@@ -74,6 +77,9 @@ def remove_store(db: str | os.PathLike[str]) -> list[Path]:
     removed = []
     for path in store_files(db):
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed.append(path)
     return removed

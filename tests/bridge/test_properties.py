@@ -50,9 +50,9 @@ def catalogues(draw: Any) -> list[dict[str, Any]]:
     items = []
     for sid in ids:
         low = draw(st.integers(0, 1000))
-        items.append({"service": sid, "name": draw(st.text(string.printable, max_size=30)),
+        items.append({"service": sid, "name": draw(st.text(string.printable, min_size=1, max_size=30)),
                       "type": draw(st.sampled_from(schemas.SERVICE_TYPES)),
-                      "category": draw(st.text(max_size=20)), "rate": draw(rates),
+                      "category": draw(st.text(min_size=1, max_size=20)), "rate": draw(rates),
                       "min": low, "max": draw(st.integers(low, 10**6)),
                       "refill": draw(st.booleans()), "cancel": draw(st.booleans())})
     return items

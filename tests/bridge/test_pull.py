@@ -76,6 +76,10 @@ def test_numbers_strings_and_flags_are_read_as_panels_send_them() -> None:
     ({"service": "x", "type": "Default", "rate": "1", "min": 1, "max": 2}, "service"),
     ({"service": 1, "type": "Default", "rate": "1", "min": 1, "max": 2, "refill": "maybe"},
      "refill"),
+    ({"service": 1, "name": "", "type": "Default", "category": "c", "rate": "1", "min": 1,
+      "max": 2}, "empty name"),
+    ({"service": 1, "name": "n", "type": "Default", "rate": "1", "min": 1, "max": 2},
+     "empty category"),
     ("not an object", "not an object"),
 ])
 def test_unusable_items_are_skipped_with_the_reason(item: Any, reason: str) -> None:
