@@ -151,6 +151,7 @@ def check(url: str, key: str, allow_orders: bool, budget: Decimal, dialect: str,
                 from smmkit.contract_tests.stateful_run import stateful_findings
 
                 progress.update(task, description="stateful")
+                report.not_run.pop("stateful", None)
                 report.findings += stateful_findings(config, report)
             progress.update(task, completed=len(STEPS))
     except CheckError as exc:

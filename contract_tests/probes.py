@@ -289,6 +289,8 @@ class Session:
     def invalid(self, *, spending: bool) -> None:
         """A seeded Hypothesis run of invalid requests; a spending one is reserved at its worst
         case before it is sent, so a panel that accepts it cannot take the run over budget."""
+        if not self.examples:
+            return
         strategy = invalid_requests(self.catalogue, spending=spending)
 
         @hypothesis_seed(self.seed)
@@ -307,8 +309,7 @@ class Session:
                 self.record("add", str(data["order"]), None, None, invalid.cost_if_accepted,
                             f"invalid request accepted: {invalid.name}")
 
-        if self.examples:
-            probe()
+        probe()
 
     # ------------------------------------------------------------------ spending
     def spent(self) -> Decimal:

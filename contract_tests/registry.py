@@ -89,6 +89,8 @@ for _name, _family, _about, _extra in (
     ("transport_error", "transport", "the panel answers: no dropped connection, timeout, "
      "truncated or oversized body (the run goes on)", {}),
     ("redirect", "transport", "the API never redirects to another origin", {}),
+    ("stateful", "semantics", "the rule-based state machine (--stateful) finds no violation",
+     {}),
     ("number_range", "transport", "numbers and JSON nesting stay within sane bounds", {}),
 ):
     register(_name, _family, _about, **_extra)

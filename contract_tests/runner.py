@@ -241,6 +241,10 @@ def run_check(config: CheckConfig, *,
         headline = stop.headline
     except KeyboardInterrupt:
         partial = True
+    except Exception as exc:  # a bug of the kit must still leave the reports of what ran
+        partial = True
+        session.not_run["(the rest of the run)"] = (
+            f"stopped by an internal error of the kit: {type(exc).__name__}: {str(exc)[:300]}")
 
     if headline:
         dialect, scores, findings = (config.dialect if config.dialect != "auto"
@@ -264,7 +268,7 @@ def run_check(config: CheckConfig, *,
         findings=findings, dialect_scores=scores, ledger=list(session.ledger),
         opening_balance=session.opening, closing_balance=session.closing,
         headline=headline, partial=partial, enabled=config.enabled,
-        not_run=dict(session.not_run), timeline=dict(session.timeline), started=started,
+        not_run={**session.not_run, "stateful": "not asked for (--stateful)"}, timeline=dict(session.timeline), started=started,
         duration=time.monotonic() - clock_started, requests=len(session.exchanges),
     )
 

@@ -209,19 +209,23 @@ def place_orders(session: Session) -> None:
 
 def cancel(session: Session) -> None:
     """Cancel what should not run: orders accepted by mistake, and one order per rule (a
-    cancellable one is canceled, a non-cancellable one must refuse); the rest are watched."""
-    tried_yes = tried_no = False
+    cancellable one is canceled — never the only refillable one, the refill flow needs it —
+    and a non-cancellable one must refuse); the rest are watched to their end."""
+    placed = [(o, s) for o, s in session.orders if s is not None and o in session.placed]
+    refillable = [o for o, s in placed if s.refill]
     for order, service in list(session.orders):
         if order not in session.placed and service is None:
             session.send({"action": "cancel", "orders": order}, note="cancel a wrong accept")
-        elif service is not None and service.cancel and not tried_yes and len(
-                session.placed) > 1:
-            tried_yes = True
-            session.send({"action": "cancel", "orders": order}, note="cancel")
-        elif service is not None and not service.cancel and not tried_no:
-            tried_no = True
-            exchange = session.send({"action": "cancel", "orders": order}, note="cancel")
-            session.expect(exchange, "cancel_unavailable", item=order)
+    yes = [o for o, s in placed if s.cancel and (len(placed) > 1)
+           and not (s.refill and len(refillable) == 1)]
+    if yes:
+        session.send({"action": "cancel", "orders": yes[0]}, note="cancel")
+    else:
+        session.skip("cancel_rules (cancel)", "no order the kit could spare to cancel")
+    no = [o for o, s in placed if not s.cancel]
+    if no:
+        exchange = session.send({"action": "cancel", "orders": no[0]}, note="cancel")
+        session.expect(exchange, "cancel_unavailable", item=no[0])
 
 
 # ------------------------------------------------------------------ refills

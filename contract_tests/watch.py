@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 FIVE_PLACES = Decimal("0.00001")
 FINAL_POLLS = 2  # polls of an order after it was first seen final
-CLOCK_STEPS = (60, 600, 3_600, 6 * 3_600, 86_400, 3 * 86_400, 7 * 86_400)
+# Panel seconds per poll when the clock is driven: small first (to see orders in flight), then
+# large (to reach their end).
+CLOCK_STEPS = (5, 10, 15, 30, 30, 60, 120, 600, 3_600, 6 * 3_600, 86_400, 3 * 86_400,
+               7 * 86_400)
 
 
 def kept(charge: Decimal, quantity: int, status: str, remains: int | None) -> Decimal | None:

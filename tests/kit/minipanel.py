@@ -30,6 +30,7 @@ SERVICES = {
     1: ("Followers", "Default", "0.50", 10, 5000, True, True, "complete"),
     2: ("Views", "Default", "0.20", 10, 9000, False, False, "partial"),
     3: ("Mentions", "Mentions", "0.90", 10, 1000, False, False, "complete"),
+    4: ("Likes", "Default", "0.10", 10, 20000, False, True, "complete"),
 }
 DEFECTS = ("partial_no_refund", "final_flips", "foreign_visible", "garbage_500",
            "negative_balance", "remains_grow", "accept_invalid")
@@ -41,7 +42,7 @@ def money(amount: Decimal) -> str:
 
 
 class MiniPanel:
-    def __init__(self, defect: str | None = None, balance: str = "3") -> None:
+    def __init__(self, defect: str | None = None, balance: str = "1") -> None:
         assert defect is None or defect in DEFECTS, defect
         self.defect = defect
         self.lock = threading.Lock()
@@ -63,7 +64,7 @@ class MiniPanel:
         quantity = order["quantity"]
         if age < 30:
             return "Pending", quantity
-        delivered = min(quantity, int((age - 30) / 60 * 100))  # 100 units a minute
+        delivered = min(quantity, int((age - 30) / 60 * 4))  # 4 units a minute
         if order["ends"] == "partial" and delivered >= quantity // 2:
             self.finish(order, "Partial", quantity - quantity // 2)
             return order["final"]
