@@ -100,10 +100,13 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 conforms, 1 the panel broke the contract, 3 it could not be checked."""
+        """0 conforms, 1 the panel broke the contract, 3 it could not be checked (also: a
+        partial run that found nothing yet has not shown the panel conforms)."""
         if self.headline:
             return 3
-        return 0 if self.ok else 1
+        if not self.ok:
+            return 1
+        return 3 if self.partial else 0
 
     def check_results(self) -> list[dict[str, str]]:
         """Every registered check: pass / fail / not run (and why)."""
@@ -268,7 +271,8 @@ def run_check(config: CheckConfig, *,
         findings=findings, dialect_scores=scores, ledger=list(session.ledger),
         opening_balance=session.opening, closing_balance=session.closing,
         headline=headline, partial=partial, enabled=config.enabled,
-        not_run={**session.not_run, "stateful": "not asked for (--stateful)"}, timeline=dict(session.timeline), started=started,
+        not_run={**session.not_run, "stateful": "not asked for (--stateful)"},
+        timeline=dict(session.timeline), started=started,
         duration=time.monotonic() - clock_started, requests=len(session.exchanges),
     )
 

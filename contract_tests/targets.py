@@ -226,7 +226,7 @@ def _fetch(pool: Any, url: str, params: Mapping[str, str], transport: str, timeo
         problem = f"answer cut off: {exc.__class__.__name__}"
     finally:
         if problem:
-            response.drop_connection()
+            response.close()  # never hand a half-read connection back to the pool
         response.release_conn()
     elapsed = time.monotonic() - started
     raw = b"".join(chunks)
