@@ -83,3 +83,14 @@ def test_listing_the_checks_documents_both_profiles() -> None:
     for name in ("refund_in_balance", "final_status", "transport_error", "schema"):
         assert name in result.output
     assert "--strict:" in result.output and "default:" in result.output
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_our_fake_passes_in_both_profiles(fake: Any, strict: bool) -> None:
+    from smmkit.mock_server.core.config import DEMO_KEY
+
+    args = [fake.api_url, "--key", DEMO_KEY, "--allow-orders", "--budget", "5", "--other-key",
+            "smmkit-second-key", "--admin-token", fake.config.admin_token, "--seed", "2",
+            "--examples", "15", *(["--strict"] if strict else [])]
+    result = CliRunner().invoke(check, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
