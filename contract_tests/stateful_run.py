@@ -2,7 +2,8 @@
 checked URL, its findings added to the report.
 
 The machine places orders without a per-request budget guard, so it runs only where money is
-play money: our fake, with its clock driven through the control API (`--admin-token`).
+play money: our fake, with its clock driven through the control API (`--admin-token`); each
+example resets the fake's world first.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ def stateful_findings(config: Any, report: Any) -> list[Violation]:
     from smmkit.mock_server.client.control import ControlClient
 
     control = ControlClient(config.url, config.admin_token, timeout=config.timeout)
+    # Each example starts from the fake's reset world (a replay must meet the same panel).
     target = HttpTarget(config.url, config.key, timeout=config.timeout, retries=config.retries,
-                        advance=lambda seconds: control.clock.advance(int(seconds)))
+                        advance=lambda seconds: control.clock.advance(int(seconds)),
+                        reset=control.reset)
     other = target.with_key(config.other_key) if config.other_key else None
     try:
         run_stateful(target, other=other, dialect=report.dialect if report.dialect != "auto"

@@ -94,3 +94,20 @@ def test_our_fake_passes_in_both_profiles(fake: Any, strict: bool) -> None:
             "--examples", "15", *(["--strict"] if strict else [])]
     result = CliRunner().invoke(check, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
+
+
+def test_stateful_runs_the_state_machine_against_our_fake(fake: Any, tmp_path: Path) -> None:
+    from smmkit.mock_server.core.config import DEMO_KEY
+
+    base = [fake.api_url, "--key", DEMO_KEY, "--seed", "4", "--examples", "0", "--watch", "0"]
+    assert CliRunner().invoke(check, [*base, "--stateful"]).exit_code == 2  # needs orders
+    result = CliRunner().invoke(check, [*base, "--allow-orders", "--budget", "1", "--stateful",
+                                        "--admin-token", fake.config.admin_token, "--json",
+                                        str(tmp_path / "r.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert {c["check"]: c["result"] for c in data["checks"]}["stateful"] == "pass"
+    no_token = CliRunner().invoke(check, [*base, "--allow-orders", "--budget", "1",
+                                          "--stateful", "--json", str(tmp_path / "s.json")])
+    assert no_token.exit_code == 0
+    assert "admin-token" in json.loads((tmp_path / "s.json").read_text())["not_run"]["stateful"]
