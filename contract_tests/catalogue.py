@@ -39,22 +39,34 @@ QUANTITY_RULES: dict[str, str] = {
 }
 
 
+MAX_MONEY_CHARS = 40  # no balance, rate or charge is longer; `1e999999999` is no amount
+MAX_INT_DIGITS = 18  # ids, counts and quantities fit a signed 64-bit integer
+
+
 def parse_decimal(value: Any) -> Decimal | None:
-    """A Decimal from a money *string* (or int); None for floats, bools and junk."""
+    """A Decimal from a money *string* (or int) within sane bounds; None for floats, bools,
+    junk and out-of-range values (which the money-format check reports)."""
     if isinstance(value, bool) or isinstance(value, float) or value is None:
         return None
+    text = str(value).strip()
+    if len(text) > MAX_MONEY_CHARS:
+        return None
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() else None
+    if not amount.is_finite() or abs(amount.adjusted()) > MAX_INT_DIGITS:
+        return None
+    return amount
 
 
 def parse_int(value: Any) -> int | None:
+    """An int from an integer string (or int) of at most MAX_INT_DIGITS digits, else None."""
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return None
-    text = str(value).strip()
-    if not text.lstrip("-").isdigit():
+    text = str(value).strip() if not isinstance(value, int) else str(value)
+    digits = text[1:] if text.startswith("-") else text
+    if not digits.isdigit() or len(digits) > MAX_INT_DIGITS:
         return None
     return int(text)
 

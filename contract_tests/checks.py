@@ -15,8 +15,15 @@ from typing import Any
 from smmkit.contract_tests.catalogue import parse_decimal
 from smmkit.contract_tests.exchange import NO_JSON, Exchange
 from smmkit.contract_tests.history import History
+from smmkit.contract_tests.registry import _DEVIATING, per_exchange, per_exchange_checks
+from smmkit.contract_tests.texts import (
+    RAW_STYLE,
+    TEXTS_BY_STYLE,
+    accepted_texts,
+    classify_error_text,
+    expected_text,
+)
 from smmkit.contract_tests.violation import ContractViolation, Violation, failing, finding
-from smmkit.mock_server.core.errors import TEXTS_BY_STYLE
 
 from smmkit import schemas
 
@@ -27,45 +34,9 @@ __all__ = [
     "exchange_checks",
 ]
 
-RAW_STYLE = "raw-keys"
+__all__ += ["accepted_texts", "RAW_STYLE", "TEXTS_BY_STYLE", "check_content_type",
+            "check_json_body", "check_http_status"]
 MONEY_FIELDS = ("charge", "balance", "rate")
-
-
-# ---------------------------------------------------------------- error texts
-def _pattern(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.escape(template).replace(re.escape("{limit}"), r"(-?\d+)") + "$")
-
-
-def _matches(text: str, style: str) -> tuple[str, int | None] | None:
-    """(code, limit) when `text` is one of `style`'s texts, else None."""
-    for code, template in TEXTS_BY_STYLE[style].items():
-        if "{limit}" in template:
-            match = _pattern(template).match(text)
-            if match:
-                return code, int(match.group(1))
-        elif text == template:
-            return code, None
-    return None
-
-
-def classify_error_text(text: str, dialect: str) -> tuple[str, str | None, int | None]:
-    """("dialect" | "raw-key" | "other-dialect" | "unknown", code, limit) for an error text."""
-    found = _matches(text, dialect)
-    if found:
-        return "dialect", found[0], found[1]
-    raw = _matches(text, RAW_STYLE)
-    if raw and text != TEXTS_BY_STYLE[dialect].get(raw[0]):
-        return "raw-key", raw[0], raw[1]
-    for style in TEXTS_BY_STYLE:
-        found = _matches(text, style)
-        if found:
-            return "other-dialect", found[0], found[1]
-    return "unknown", None, None
-
-
-def accepted_texts(code: str, dialect: str) -> set[str]:
-    """The texts a client may meet for `code`: the dialect's and the raw i18n key."""
-    return {TEXTS_BY_STYLE[dialect][code], TEXTS_BY_STYLE[RAW_STYLE][code]}
 
 
 def error_texts_in(exchange: Exchange) -> list[tuple[str, Any]]:
@@ -99,6 +70,8 @@ def _form(exchange: Exchange) -> str:
         return "single"
 
 
+@per_exchange("schema", "schema", "the body matches the action's response schema: tolerant "
+              "misses are violations, strict-only misses deviations", **_DEVIATING)
 def check_schema(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
     """The body against the action's response schema: strict misses are deviations, tolerant
     misses violations. Unknown actions must be answered with an error."""
@@ -120,6 +93,8 @@ def check_schema(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[V
     return []
 
 
+@per_exchange("error_catalogue", "errors", "every error text is the dialect's or a raw i18n key; "
+              "another dialect's text is a deviation", **_DEVIATING)
 def check_error_texts(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
     """Every error text is a known text of the dialect or a raw i18n key (docs/PROTOCOL.md §4)."""
     found: list[Violation] = []
@@ -140,28 +115,43 @@ def check_error_texts(exchange: Exchange, *, dialect: str = "perfectpanel") -> l
     return found
 
 
+@per_exchange("content_type", "transport", "answers are served as application/json")
+def check_content_type(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
+    content_type = exchange.content_type.split(";")[0].strip().lower()
+    if content_type == "application/json":
+        return []
+    return [finding("content_type", "transport",
+                    f"Content-Type is {exchange.content_type!r}, not application/json", exchange)]
+
+
+@per_exchange("json_body", "transport", "every answer body is JSON")
+def check_json_body(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
+    if exchange.json() is not NO_JSON:
+        return []
+    return [finding("json_body", "transport",
+                    f"HTTP {exchange.status} body is not JSON: {exchange.text(120)!r}", exchange)]
+
+
+@per_exchange("http_status", "transport", "HTTP 200 for answers, and for errors in the canonical "
+              "dialect (clients drop the text of a non-2xx error); a non-2xx error in another "
+              "dialect is a deviation", **_DEVIATING)
+def check_http_status(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
+    if exchange.status == 200 or exchange.json() is NO_JSON:
+        return []
+    is_error = exchange.error_text is not None
+    severity = "violation" if (dialect == "perfectpanel" or not is_error) else "deviation"
+    what = "an error" if is_error else "an answer"
+    return [finding("http_status", "transport",
+                    f"{what} served with HTTP {exchange.status}, not 200", exchange,
+                    severity=severity)]
+
+
 def check_transport(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
     """JSON content type and body; HTTP 200 for success, and for errors in the canonical
-    dialect (clients drop the error text of a non-2xx answer)."""
-    found: list[Violation] = []
-    content_type = exchange.content_type.split(";")[0].strip().lower()
-    if content_type != "application/json":
-        found.append(finding("content_type", "transport",
-                             f"Content-Type is {exchange.content_type!r}, not application/json",
-                             exchange))
-    if exchange.json() is NO_JSON:
-        found.append(finding("json_body", "transport",
-                             f"HTTP {exchange.status} body is not JSON: {exchange.text(120)!r}",
-                             exchange))
-        return found
-    if exchange.status != 200:
-        is_error = exchange.error_text is not None
-        severity = "violation" if (dialect == "perfectpanel" or not is_error) else "deviation"
-        what = "an error" if is_error else "an answer"
-        found.append(finding("http_status", "transport",
-                             f"{what} served with HTTP {exchange.status}, not 200",
-                             exchange, severity=severity))
-    return found
+    dialect (the three transport checks at once)."""
+    return [*check_content_type(exchange, dialect=dialect),
+            *check_json_body(exchange, dialect=dialect),
+            *check_http_status(exchange, dialect=dialect)]
 
 
 def _money_values(data: Any) -> Iterable[tuple[str, Any]]:
@@ -178,7 +168,8 @@ def _money_values(data: Any) -> Iterable[tuple[str, Any]]:
                 yield f"$[{i}]{where[1:]}", inner
 
 
-def check_money_format(exchange: Exchange) -> list[Violation]:
+@per_exchange("money_format", "money", "money is a decimal string without exponent")
+def check_money_format(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
     """Money is a decimal string without exponent, never a JSON number (docs/PROTOCOL.md §2)."""
     found: list[Violation] = []
     for where, value in _money_values(exchange.json()):
@@ -196,7 +187,8 @@ def requested_ids(params: Mapping[str, str], name: str) -> list[str]:
     return [part.strip() for part in str(params.get(name, "")).split(",") if part.strip()]
 
 
-def check_multi_ids(exchange: Exchange) -> list[Violation]:
+@per_exchange("multi_ids", "semantics", "a multi answer covers exactly the requested ids")
+def check_multi_ids(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
     """A multi answer covers exactly the requested ids: keys as strings for `status`, the
     `order` / `refill` field of each item for the list answers."""
     data = exchange.json()
@@ -227,33 +219,41 @@ def check_multi_ids(exchange: Exchange) -> list[Violation]:
 
 
 def check_expected_error(
-    exchange: Exchange, code: str, *, dialect: str = "perfectpanel", limit: int | None = None,
+    exchange: Exchange, code: str | Iterable[str], *, dialect: str = "perfectpanel",
+    limit: int | None = None, name: str = "expected_error",
 ) -> list[Violation]:
-    """A probe that must fail with catalogue error `code` (and its `limit`) did so."""
+    """A probe that must fail with catalogue error `code` (and its `limit`) did so. `code` may
+    be several codes where docs/PROTOCOL.md lets the panel choose, or "*" for any catalogue error."""
+    codes = {code} if isinstance(code, str) else set(code)
     text = exchange.error_text
-    wanted = TEXTS_BY_STYLE[dialect][code]
-    shown = wanted.format(limit=limit) if limit is not None else wanted
+    first = sorted(codes)[0]
+    shown = ("a catalogue error" if first == "*"
+             else " or ".join(repr(expected_text(c, dialect, limit)) for c in sorted(codes)))
     if text is None:
-        return [finding("expected_error", "probe",
-                        f"{exchange.note or 'probe'}: expected error {shown!r}, got "
-                        f"{exchange.text(160)!r}", exchange)]
+        return [finding(name, "probe",
+                        f"{exchange.note or 'probe'}: expected error {shown}, got HTTP "
+                        f"{exchange.status} {exchange.text(160)!r}", exchange)]
     kind, got_code, got_limit = classify_error_text(text, dialect)
-    if got_code != code or (limit is not None and got_limit not in (None, limit)):
-        return [finding("expected_error", "probe",
-                        f"{exchange.note or 'probe'}: expected {shown!r}, got {text!r}",
+    if "*" in codes and got_code is not None:
+        return []
+    if got_code not in codes or (limit is not None and got_limit not in (None, limit)):
+        return [finding(name, "probe",
+                        f"{exchange.note or 'probe'}: expected {shown}, got {text!r}",
                         exchange)]
     return []
 
 
-def exchange_checks(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
-    """All checks that need only this exchange."""
-    return [
-        *check_transport(exchange, dialect=dialect),
-        *check_schema(exchange, dialect=dialect),
-        *check_error_texts(exchange, dialect=dialect),
-        *check_money_format(exchange),
-        *check_multi_ids(exchange),
-    ]
+def exchange_checks(exchange: Exchange, *, dialect: str = "perfectpanel",
+                    enabled: Iterable[str] | None = None) -> list[Violation]:
+    """All registered checks that need only this exchange (those in `enabled`, default all).
+    An exchange that got no HTTP answer at all is judged by the transport checks only."""
+    if exchange.status == 0:
+        return []
+    found: list[Violation] = []
+    for check in per_exchange_checks(enabled):
+        assert check.run is not None
+        found += check.run(exchange, dialect=dialect)
+    return found
 
 
 def _flatten(items: Iterable[Exchange | Iterable[Exchange]]) -> list[Exchange]:

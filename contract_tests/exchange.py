@@ -9,16 +9,23 @@ invisible) and reports can be shared.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import json
+import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit, urlunsplit
 
-REDACTED = "***"
+from smmkit.schemas import contract
+
+MAX_DEPTH = 64  # nesting no answer of the API needs
+MAX_DIGITS = 30  # an integer longer than this is no id, count or quantity
+REDACTED = contract.REDACTED
+fingerprint = contract.fingerprint  # a short, non-reversible label for an API key
+redact = contract.redact  # params as strings, the key replaced by the placeholder
 TRANSPORTS = ("form", "json", "query")
 
 
@@ -42,18 +49,6 @@ class _NoJson:
 NO_JSON: Any = _NoJson()
 
 
-def fingerprint(key: str | None) -> str:
-    """A short, non-reversible label for an API key ("" when there is none)."""
-    if not key:
-        return ""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
-
-
-def redact(params: Mapping[str, Any]) -> dict[str, str]:
-    """`params` as strings, the key replaced by ``***``."""
-    return {k: (REDACTED if k == "key" else str(v)) for k, v in params.items()}
-
-
 @dataclass(frozen=True)
 class Exchange:
     """A request (action + redacted params) and the answer (status, headers, body bytes)."""
@@ -73,11 +68,18 @@ class Exchange:
 
     # ------------------------------------------------------------------ reading
     def json(self) -> Any:
-        """The parsed body, or `NO_JSON` when the body is not JSON."""
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return NO_JSON
+        """The parsed body, or `NO_JSON` when the body is not JSON (or is JSON no client should
+        have to parse: nested deeper than MAX_DEPTH, integers longer than MAX_DIGITS)."""
+        return self._parsed[0]
+
+    @property
+    def json_problem(self) -> str:
+        """Why `json()` is NO_JSON for a body that is JSON text ("" otherwise)."""
+        return self._parsed[1]
+
+    @functools.cached_property
+    def _parsed(self) -> tuple[Any, str]:
+        return parse_bounded(self.body)
 
     def header(self, name: str, default: str = "") -> str:
         lowered = name.lower()
@@ -131,17 +133,22 @@ class Exchange:
         url: str = "",
         transport: str = "form",
         note: str = "",
+        secrets: Iterable[str] = (),
+        extra: Mapping[str, Any] | None = None,
     ) -> Exchange:
-        """An Exchange from raw parts; `params` may hold the real key (it is redacted here)."""
+        """An Exchange from raw parts; `params` may hold the real key (it is redacted here, and
+        scrubbed, with every other of `secrets`, from the body and headers a panel echoes)."""
         if isinstance(body, str):
             body = body.encode("utf-8")
         key = params.get("key")
+        hidden = [s for s in (*secrets, str(key or "")) if s]
         return cls(
             action=str(params.get("action", "")),
             params=redact(params),
             status=int(status),
-            headers=dict(headers),
-            body=bytes(body),
+            headers={k: contract.scrub(str(v), hidden) for k, v in dict(headers).items()},
+            body=scrub_bytes(bytes(body), hidden),
+            extra=dict(extra or {}),
             elapsed=float(elapsed),
             method=method.upper(),
             url=_strip_query(url),
@@ -231,6 +238,55 @@ class Exchange:
             note=str(data.get("note", "")),
             extra=dict(data.get("extra", {})),
         )
+
+
+def scrub_bytes(body: bytes, secrets: Iterable[str]) -> bytes:
+    """`body` with every secret (plain or URL-encoded, any case) replaced by the placeholder."""
+    for secret in secrets:
+        if len(secret) < 3:
+            continue
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            pattern = re.compile(re.escape(form.encode("utf-8")), re.IGNORECASE)
+            body = pattern.sub(REDACTED.encode(), body)
+    return body
+
+
+class _TooBig(ValueError):
+    pass
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise _TooBig(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _depth_ok(data: Any) -> bool:
+    todo = [(data, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(node, dict):
+            todo.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            todo.extend((v, depth + 1) for v in node)
+    return True
+
+
+def parse_bounded(body: bytes) -> tuple[Any, str]:
+    """(parsed JSON, "") or (NO_JSON, why) — never an exception, whatever the body."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_int=_bounded_int)
+    except _TooBig as exc:
+        return NO_JSON, f"answer holds {exc} (more than {MAX_DIGITS})"
+    except RecursionError:
+        return NO_JSON, f"answer nested deeper than {MAX_DEPTH} levels"
+    except (UnicodeDecodeError, ValueError):
+        return NO_JSON, ""
+    if not _depth_ok(data):
+        return NO_JSON, f"answer nested deeper than {MAX_DEPTH} levels"
+    return data, ""
 
 
 def _strip_query(url: str) -> str:

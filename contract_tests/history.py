@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from smmkit.contract_tests.catalogue import (
@@ -29,11 +29,11 @@ from smmkit.contract_tests.catalogue import (
     parse_int,
 )
 from smmkit.contract_tests.exchange import NO_JSON, Exchange
+from smmkit.contract_tests.texts import accepted_texts, classify_error_text
 from smmkit.contract_tests.violation import Violation, finding
+from smmkit.schemas import contract
 
-FINAL = frozenset({"Completed", "Partial", "Canceled"})
-RANK = {"Pending": 0, "Processing": 1, "In progress": 2, "Completed": 3, "Partial": 3,
-        "Canceled": 3}
+FINAL = contract.FINAL_STATUSES
 SPENDING = frozenset({"add", "cancel", "refill"})
 
 
@@ -47,6 +47,7 @@ class OrderRecord:
     status: str | None = None
     reported: Decimal | None = None  # latest charge reported by `status`
     seen_at: int = -1  # sequence number of the latest status observation
+    remains: int | None = None  # latest remains reported
 
 
 @dataclass
@@ -129,8 +130,6 @@ class History:
 
     def _quantity_text(self, exchange: Exchange, text: str) -> list[Violation]:
         """A quantity error names the service's own limit: "... minimal 50" for min 50."""
-        from smmkit.contract_tests.checks import classify_error_text
-
         _, code, limit = classify_error_text(text, self.dialect)
         service = self.services.get(parse_int(exchange.params.get("service")) or -1)
         if service is None or limit is None or code not in ("min_quantity", "max_quantity"):
@@ -144,8 +143,6 @@ class History:
 
     def _foreign(self, exchange: Exchange, ident: str, value: Any, kind: str) -> list[Violation]:
         """An id owned by another account must look exactly like an unknown id."""
-        from smmkit.contract_tests.checks import accepted_texts
-
         owner = (self.orders[ident].account if kind == "order" and ident in self.orders
                  else self.refill_owner.get(ident) if kind == "refill" else None)
         if owner is None or owner == exchange.account:
@@ -183,6 +180,12 @@ class History:
         charge = parse_decimal(value.get("charge"))
         remains = parse_int(value.get("remains"))
         found += self._transition(exchange, record, status)
+        if remains is not None and record.remains is not None and record.status == status \
+                == "In progress" and remains > record.remains:
+            found.append(finding("remains_grew", "semantics",
+                                 f"order {ident}: remains grew from {record.remains} to "
+                                 f"{remains} while In progress", exchange))
+        found += self._kept(exchange, record, status, charge, remains)
         if charge is not None and record.charge is not None:
             if status in ("Partial", "Canceled"):
                 if not Decimal(0) <= charge <= record.charge:
@@ -210,9 +213,32 @@ class History:
                                  f"order {ident} in {currency}, the balance is in {known}",
                                  exchange))
         record.status = status if isinstance(status, str) else record.status
+        record.remains = remains if remains is not None else record.remains
         record.reported = charge
         record.seen_at = self.seq
         return found
+
+    def _kept(self, exchange: Exchange, record: OrderRecord, status: Any,
+              charge: Decimal | None, remains: int | None) -> list[Violation]:
+        """A Partial reports the original charge or charge × (quantity − remains) / quantity
+        (half-up, docs/PROTOCOL.md §6); a Canceled the original or 0."""
+        if charge is None or record.charge is None or not record.quantity or \
+                status not in ("Partial", "Canceled") or (status == "Partial" and remains is None):
+            return []
+        if status == "Canceled":
+            allowed = {record.charge, Decimal(0)}
+        else:
+            share = record.charge * max(remains or 0, 0) / record.quantity
+            refund = share.quantize(Decimal("0.00001"), ROUND_HALF_UP)
+            kept = record.charge * (record.quantity - max(remains or 0, 0)) / record.quantity
+            allowed = {record.charge, record.charge - refund,
+                       kept.quantize(Decimal("0.00001"), ROUND_HALF_UP)}
+        if charge in allowed:
+            return []
+        return [finding("partial_charge", "money",
+                        f"order {record.order} is {status} with remains {remains} of "
+                        f"{record.quantity} and reports charge {charge}; it should keep "
+                        f"{' or '.join(sorted(str(a) for a in allowed))}", exchange)]
 
     def _transition(self, exchange: Exchange, record: OrderRecord, status: Any) -> list[Violation]:
         before = record.status
@@ -222,9 +248,11 @@ class History:
             return [finding("final_status", "semantics",
                             f"order {record.order} left final status {before!r} for {status!r}",
                             exchange)]
-        if RANK.get(status, 99) < RANK.get(before, -1):
+        if before in contract.ORDER_STATUSES and status in contract.ORDER_STATUSES \
+                and not contract.reachable(before, status):
             return [finding("lifecycle_order", "semantics",
-                            f"order {record.order} went back from {before!r} to {status!r}",
+                            f"order {record.order} went from {before!r} to {status!r}, not a "
+                            "transition of docs/PROTOCOL.md §5",
                             exchange)]
         return []
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 FAKE_BUDGET = Decimal("1")  # what spending tests may spend on the fake when no budget is given
+FAKE_SECOND_KEY = "smmkit-second-key"  # the fake's second demo account (data/accounts.json)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--smm-allow-orders", action="store_true", default=False,
                     help="Let tests marked smm_spends place orders on the live panel.")
     group.addoption("--smm-budget", default="0", help="Most the spending tests may spend.")
+    group.addoption("--smm-other-key", default=None,
+                    help="A second account's key: this key's ids must be invisible to it.")
     group.addoption("--smm-dialect", default="perfectpanel",
                     choices=("perfectpanel", "seed", "auto"), help="Dialect to check against.")
 
@@ -54,6 +57,7 @@ class SmmTarget:
     budget: Decimal
     client: Any  # targets.HttpTarget
     panel: Any = None  # the fake's Panel, None on a live panel
+    other_key: str | None = None  # a second account (--smm-other-key; the fake's second key)
 
     @property
     def can_spend(self) -> bool:
@@ -66,7 +70,11 @@ class SmmTarget:
         from smmkit.contract_tests.runner import CheckConfig
 
         values: dict[str, Any] = {"url": self.url, "key": self.key, "dialect": self.dialect,
-                                  "target": self.client}
+                                  "target": self.client, "other_key": self.other_key}
+        if getattr(self.client, "can_advance", False):  # the fake: drive its clock in the watch
+            values["clock"] = self.client.advance
+        if self.other_key and hasattr(self.client, "with_key"):
+            values["other_target"] = self.client.with_key(self.other_key)
         values.update(changes)
         return CheckConfig(**values)
 
@@ -127,9 +135,12 @@ def smm_target(request: pytest.FixtureRequest) -> SmmTarget:
     dialect = config.getoption("smm_dialect")
     if _live(config):
         url, key = config.getoption("smm_url"), config.getoption("smm_key")
+        other = config.getoption("smm_other_key")
         return SmmTarget(url=url, key=key, dialect=dialect, live=True,
                          allow_orders=config.getoption("smm_allow_orders"),
-                         budget=_budget(config), client=HttpTarget(url, key))
+                         budget=_budget(config),
+                         client=HttpTarget(url, key, secrets=(other,) if other else ()),
+                         other_key=other)
     from smmkit.mock_server.core.config import DEMO_KEY
 
     panel = request.getfixturevalue("smm_panel")
@@ -140,4 +151,5 @@ def smm_target(request: pytest.FixtureRequest) -> SmmTarget:
     budget = _budget(config)
     return SmmTarget(url=running.api_url, key=DEMO_KEY, dialect=dialect, live=False,
                      allow_orders=True, budget=budget if budget > 0 else FAKE_BUDGET,
-                     client=client, panel=panel)
+                     client=client, panel=panel,
+                     other_key=config.getoption("smm_other_key") or FAKE_SECOND_KEY)

@@ -11,16 +11,17 @@ dialect when `dialect="auto"`, and reports under the dialect that fits best.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from smmkit.contract_tests import probes
+from smmkit.contract_tests import probes, registry
 from smmkit.contract_tests.checks import exchange_checks
 from smmkit.contract_tests.exchange import Exchange
 from smmkit.contract_tests.history import History
-from smmkit.contract_tests.probes import CheckError
+from smmkit.contract_tests.probes import CheckError, LedgerEntry
 from smmkit.contract_tests.violation import Violation, failing
 
 from smmkit import schemas
@@ -40,9 +41,20 @@ class CheckConfig:
     refill_ids: Sequence[str] = ()
     examples: int = 15  # Hypothesis examples of invalid requests
     max_orders: int = 3
-    timeout: float = 30.0
+    timeout: float = 20.0  # total deadline per request, seconds
+    retries: int = 2  # for connection errors (spending actions only when never sent) and 429
+    rate: float | None = None  # at most this many requests per second
     strict: bool = False  # deviations fail the run too
+    watch: float = 60.0  # seconds to follow placed orders until final; 0 skips
+    poll: float = 5.0  # seconds between polls of a live panel
+    other_key: str | None = None  # a second account: its view of this key's ids
+    admin_token: str | None = None  # our fake's control API: drive its clock instead of waiting
+    checks: Sequence[str] = ()  # the checks to run (all when empty)
+    skip_checks: Sequence[str] = ()
     target: Any = None  # a ready Target (tests, in-process apps); built from url/key otherwise
+    other_target: Any = None  # a ready Target for the other key
+    clock: Callable[[float], Any] | None = None  # advances the target's clock (tests)
+    enabled: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECT_CHOICES:
@@ -53,17 +65,14 @@ class CheckConfig:
             raise CheckError(f"budget must not be negative, got {self.budget}")
         if self.allow_orders and self.budget <= 0:
             raise CheckError("allow_orders needs a positive budget")
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    action: str
-    order: str
-    service: int | None
-    quantity: int | None
-    expected_charge: Decimal
-    balance_after: Decimal | None
-    note: str = ""
+        if self.timeout <= 0 or self.retries < 0 or (self.rate is not None and self.rate <= 0):
+            raise CheckError("timeout and rate must be positive, retries not negative")
+        if self.watch < 0:
+            raise CheckError("watch must not be negative")
+        try:
+            object.__setattr__(self, "enabled", registry.select(self.checks, self.skip_checks))
+        except ValueError as exc:
+            raise CheckError(str(exc)) from None
 
 
 @dataclass
@@ -80,6 +89,47 @@ class Report:
     ledger: list[LedgerEntry] = field(default_factory=list)
     opening_balance: Decimal | None = None
     closing_balance: Decimal | None = None
+    headline: str = ""  # why the panel could not be checked at all (exit 3)
+    partial: bool = False  # interrupted: what ran is judged, the rest was not
+    enabled: frozenset[str] = frozenset()
+    not_run: dict[str, str] = field(default_factory=dict)
+    timeline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    started: float = 0.0
+    duration: float = 0.0
+    requests: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 conforms, 1 the panel broke the contract, 3 it could not be checked (also: a
+        partial run that found nothing yet has not shown the panel conforms)."""
+        if self.headline:
+            return 3
+        if not self.ok:
+            return 1
+        return 3 if self.partial else 0
+
+    def check_results(self) -> list[dict[str, str]]:
+        """Every registered check: pass / fail / not run (and why)."""
+        failed = {v.check for v in self.failures}
+        seen = {v.check for v in self.findings}
+        rows = []
+        for info in registry.describe():
+            name = info["check"]
+            reasons = [why for key, why in self.not_run.items()
+                       if key == name or key.startswith(name + " (")]
+            if name not in self.enabled:
+                result, why = "not run", "switched off (--checks / --skip-checks)"
+            elif self.headline:
+                result, why = "not run", self.headline
+            elif name in failed:
+                result, why = "fail", ""
+            elif name in self.not_run:
+                result, why = "not run", self.not_run[name]
+            else:
+                result = "pass" if name not in seen else "pass (reported only)"
+                why = "; ".join(reasons)
+            rows.append({**info, "result": result, "why": why})
+        return rows
 
     @property
     def failures(self) -> list[Violation]:
@@ -110,19 +160,28 @@ class Report:
         """Per action: exchanges, violations, deviations."""
         table: dict[str, dict[str, int]] = {}
         for ex in self.exchanges:
-            row = table.setdefault(ex.action or "(none)", _row())
+            row = table.setdefault(_action_row(ex.action), _row())
             row["exchanges"] += 1
         for v in self.findings:
-            row = table.setdefault(v.action or "(session)", _row())
+            if v.severity == "note":
+                continue
+            row = table.setdefault(_action_row(v.action) if v.action else "(session)", _row())
             row["violations" if v.severity == "violation" else "deviations"] += 1
         return dict(sorted(table.items()))
 
     def by_family(self) -> dict[str, dict[str, int]]:
         table: dict[str, dict[str, int]] = {}
         for v in self.findings:
+            if v.severity == "note":
+                continue
             row = table.setdefault(v.family, _row())
             row["violations" if v.severity == "violation" else "deviations"] += 1
         return dict(sorted(table.items()))
+
+
+def _action_row(action: str) -> str:
+    """Actions the kit invented to probe (bad action, missing action) share one row."""
+    return action if action in schemas.ACTIONS else "(invalid requests)"
 
 
 def _row() -> dict[str, int]:
@@ -131,17 +190,17 @@ def _row() -> dict[str, int]:
 
 def judge(
     exchanges: Sequence[Exchange], expectations: Sequence[probes.Expectation], dialect: str,
-    history: History | None = None,
+    history: History | None = None, enabled: frozenset[str] | None = None,
 ) -> list[Violation]:
-    """Every finding for a recorded session under `dialect`."""
+    """Every finding for a recorded session under `dialect` (of the `enabled` checks)."""
     history = history or History(dialect=dialect)
     found: list[Violation] = []
     for ex in exchanges:
-        found += exchange_checks(ex, dialect=dialect)
+        found += exchange_checks(ex, dialect=dialect, enabled=enabled)
         found += history.observe(ex)
     for expectation in expectations:
         found += expectation.check(dialect)
-    return found
+    return [v for v in found if enabled is None or v.check in enabled]
 
 
 def score(exchanges: Sequence[Exchange], expectations: Sequence[probes.Expectation],
@@ -163,28 +222,58 @@ def score(exchanges: Sequence[Exchange], expectations: Sequence[probes.Expectati
 
 def run_check(config: CheckConfig, *,
               on_step: Callable[[str], None] | None = None) -> Report:
-    """Probe the panel of `config`, judge what it said, return the Report."""
+    """Probe the panel of `config`, judge what it said, return the Report. Never raises for
+    what the panel does: an unreachable or foreign URL gives a Report with a `headline`, a
+    Ctrl-C a `partial` one."""
+    started, clock_started = time.time(), time.monotonic()
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     target = config.target or _http_target(config)
+    other = config.other_target
+    if other is None and config.other_key:
+        other = target.with_key(config.other_key) if hasattr(target, "with_key") else None
     session = probes.Session(target, seed=seed, budget=config.budget,
                              allow_orders=config.allow_orders, examples=config.examples,
-                             max_orders=config.max_orders, on_step=on_step)
-    session.run(order_ids=config.order_ids, refill_ids=config.refill_ids)
+                             max_orders=config.max_orders, on_step=on_step,
+                             enabled=config.enabled, other=other,
+                             clock=config.clock or _control_clock(config),
+                             watch=config.watch, poll=config.poll)
+    headline, partial = "", False
+    try:
+        session.run(order_ids=config.order_ids, refill_ids=config.refill_ids)
+    except probes.Stop as stop:
+        headline = stop.headline
+    except KeyboardInterrupt:
+        partial = True
+    except Exception as exc:  # a bug of the kit must still leave the reports of what ran
+        partial = True
+        session.not_run["(the rest of the run)"] = (
+            f"stopped by an internal error of the kit: {type(exc).__name__}: {str(exc)[:300]}")
 
-    if config.dialect == "auto":
-        scores = {d: score(session.exchanges, session.expectations, d) for d in schemas.DIALECTS}
-        dialect = max(schemas.DIALECTS, key=lambda d: (scores[d], -schemas.DIALECTS.index(d)))
+    if headline:
+        dialect, scores, findings = (config.dialect if config.dialect != "auto"
+                                     else "perfectpanel"), {}, []
     else:
-        dialect = config.dialect
-        scores = {dialect: score(session.exchanges, session.expectations, dialect)}
-    findings = [v.with_seed(seed) for v in
-                judge(session.exchanges, session.expectations, dialect)]
-    findings += [v.with_seed(seed) for v in session.findings]
+        if config.dialect == "auto":
+            scores = {d: score(session.exchanges, session.expectations, d)
+                      for d in schemas.DIALECTS}
+            dialect = max(schemas.DIALECTS,
+                          key=lambda d: (scores[d], -schemas.DIALECTS.index(d)))
+        else:
+            dialect = config.dialect
+            scores = {dialect: score(session.exchanges, session.expectations, dialect)}
+        findings = judge(session.exchanges, session.expectations, dialect,
+                         enabled=config.enabled)
+        findings += [v for v in session.findings if v.check in config.enabled]
+        findings = [v.with_seed(seed) for v in findings]
     return Report(
         url=config.url, dialect=dialect, seed=seed, allow_orders=config.allow_orders,
         budget=config.budget, strict=config.strict, exchanges=list(session.exchanges),
         findings=findings, dialect_scores=scores, ledger=list(session.ledger),
         opening_balance=session.opening, closing_balance=session.closing,
+        headline=headline, partial=partial, enabled=config.enabled,
+        not_run={**session.not_run, "stateful": "not asked for (--stateful)"},
+        timeline=dict(session.timeline), started=started,
+        duration=time.monotonic() - clock_started, requests=len(session.exchanges),
     )
 
 
@@ -195,4 +284,16 @@ def _http_target(config: CheckConfig) -> Any:
         raise CheckError(f"URL must start with http:// or https://, got {config.url!r}")
     if not config.key:
         raise CheckError("an API key is required")
-    return HttpTarget(config.url, config.key, timeout=config.timeout)
+    secrets = (config.other_key,) if config.other_key else ()
+    return HttpTarget(config.url, config.key, timeout=config.timeout, retries=config.retries,
+                      rate=config.rate, secrets=secrets)
+
+
+def _control_clock(config: CheckConfig) -> Callable[[float], Any] | None:
+    """Our fake's clock through its control API, when an admin token is given."""
+    if not config.admin_token:
+        return None
+    from smmkit.mock_server.client.control import ControlClient
+
+    control = ControlClient(config.url, config.admin_token, timeout=config.timeout)
+    return lambda seconds: control.clock.advance(int(seconds))

@@ -19,15 +19,16 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from jsonschema import Draft202012Validator, ValidationError, validators
-from referencing import Registry, Resource
+if TYPE_CHECKING:  # jsonschema is imported on first validation: the fake reads the contract's
+    from jsonschema import ValidationError  # data (errors, statuses) without paying for it
+    from referencing import Registry
 
 __all__ = [
     "DIALECTS", "PROFILES", "ACTIONS", "SERVICE_TYPES", "SchemaError", "Verdict", "load", "names",
     "index", "response_form", "response_schema_name", "response_validator", "request_validator",
-    "messages", "check_response", "check_request", "openapi_document", "export",
+    "messages", "check_response", "check_request", "openapi_document", "export", "data",
 ]
 
 DIALECTS = ("perfectpanel", "seed")
@@ -90,6 +91,22 @@ def load(name: str) -> dict[str, Any]:
 
 
 @functools.cache
+def _data(name: str) -> Any:
+    return json.loads(_read(f"_data/{name}.json"))
+
+
+def data(name: str) -> Any:
+    """A contract data document of `_data/` (not a schema; e.g. "contract": statuses, dialects,
+    the error catalogue per style), as a fresh copy."""
+    if not isinstance(name, str) or not _NAME.match(name) or "/" in name:
+        raise SchemaError(f"malformed data name {name!r}")
+    try:
+        return json.loads(json.dumps(_data(name)))
+    except FileNotFoundError:
+        raise SchemaError(f"unknown data name {name!r}") from None
+
+
+@functools.cache
 def _index() -> dict[str, Any]:
     return json.loads(_read("index.json"))
 
@@ -101,6 +118,8 @@ def index() -> dict[str, Any]:
 
 @functools.cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+
     return Registry().with_resources(
         (doc["$id"], Resource.from_contents(doc)) for doc in map(load, _names())
     )
@@ -115,15 +134,21 @@ def _search_to_end(validator: Any, pattern: str, instance: Any, schema: Any) -> 
     if pattern.endswith("$") and not pattern.endswith("\\$"):
         anchored = pattern[:-1] + r"\Z"
     if not re.search(anchored, instance):
+        from jsonschema import ValidationError
+
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_Validator = validators.extend(Draft202012Validator, {"pattern": _search_to_end})
+@functools.cache
+def _validator_class() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(Draft202012Validator, {"pattern": _search_to_end})
 
 
 @functools.cache
 def _validator(name: str) -> Any:
-    return _Validator(load(name), registry=_registry())
+    return _validator_class()(load(name), registry=_registry())
 
 
 def _index_lookup(*keys: str, what: str) -> str:

@@ -1,52 +1,25 @@
 """The error catalogue: every error the panel can answer, as a code plus its text per dialect.
 
-Plain data and one exception hierarchy; no HTTP here. Texts follow docs/PROTOCOL.md §4 to the
-character. Texts marked (choice) in docs/PROTOCOL.md live only here, so a dialect can change them.
+The texts are the contract's (smmkit.schemas.contract, to the character of docs/PROTOCOL.md §4);
+this module maps them to one exception hierarchy. No HTTP here.
 """
 
 from __future__ import annotations
 
-# code -> text in the canonical `perfectpanel` dialect. Quantity texts carry the service's
-# limit, so they are format strings with `{limit}`.
-CANONICAL_TEXTS: dict[str, str] = {
-    "invalid_key": "Invalid API key",
-    "incorrect_request": "Incorrect request",
-    "incorrect_service": "Incorrect service ID",
-    "incorrect_link": "Incorrect link",  # (choice)
-    "min_quantity": "Quantity less than minimal {limit}",
-    "max_quantity": "Quantity more than maximum {limit}",
-    "not_enough_funds": "Not enough funds on balance",
-    "active_order":  # noqa: E501 - the observed text, to the character
-        "You have active order with this link. Please wait until order being completed.",
-    "incorrect_order": "Incorrect order ID",
-    "refill_not_found": "Refill not found",
-    "refill_disabled": "Refill is disabled for this service",  # (choice)
-    "refill_unavailable": "Refill is not available for this order",  # (choice)
-    "cancel_unavailable": "Cancel is not available for this order",  # (choice)
-}
+from smmkit.schemas import contract
 
-# The seed template (api-docs/) differs only in the unknown-refill text.
-SEED_TEXTS: dict[str, str] = {**CANONICAL_TEXTS, "refill_not_found": "Incorrect refill ID"}
-
-# Untranslated i18n keys that many real Perfect Panel installs answer with (docs/PROTOCOL.md §4).
-# Codes without an observed key keep their English text.
-RAW_KEY_TEXTS: dict[str, str] = {
-    **CANONICAL_TEXTS,
-    "incorrect_service": "error.incorrect_service_id",
-    "incorrect_link": "neworder.error.link",
-    "min_quantity": "neworder.error.min_quantity",
-    "max_quantity": "neworder.error.max_quantity",
-    "not_enough_funds": "neworder.error.not_enough_funds",
-    "active_order": "neworder.error.link_duplicate",
-    "incorrect_order": "error.incorrect_order_id",
-    "refill_not_found": "error.incorrect_refill_id",
-}
-
+# code -> text template per error style. The catalogue is contract data (docs/PROTOCOL.md §4), kept
+# once in smmkit.schemas (`_data/contract.json`), so clients in any language read the same texts;
+# quantity texts carry the service's limit as `{limit}`. Texts marked (choice) in docs/PROTOCOL.md
+# are the fake's choice and can change there.
 TEXTS_BY_STYLE: dict[str, dict[str, str]] = {
-    "perfectpanel": CANONICAL_TEXTS,
-    "seed": SEED_TEXTS,
-    "raw-keys": RAW_KEY_TEXTS,
-}
+    style: contract.error_texts(style) for style in contract.ERROR_STYLES}
+CANONICAL_TEXTS: dict[str, str] = TEXTS_BY_STYLE["perfectpanel"]
+# The seed template (api-docs/) differs only in the unknown-refill text.
+SEED_TEXTS: dict[str, str] = TEXTS_BY_STYLE["seed"]
+# Untranslated i18n keys that many real Perfect Panel installs answer with; codes without an
+# observed key keep their English text.
+RAW_KEY_TEXTS: dict[str, str] = TEXTS_BY_STYLE["raw-keys"]
 
 # Transport-level answers for what is not the API at all (choice): JSON bodies with these codes.
 HTTP_TEXTS: dict[int, str] = {
@@ -56,10 +29,7 @@ HTTP_TEXTS: dict[int, str] = {
 }
 
 
-def error_text(code: str, style: str = "perfectpanel", *, limit: int | None = None) -> str:
-    """The text a panel of `style` answers for error `code`."""
-    template = TEXTS_BY_STYLE[style][code]
-    return template.format(limit=limit) if limit is not None else template
+error_text = contract.error_text  # the text a panel of `style` answers for error `code`
 
 
 class PanelError(Exception):

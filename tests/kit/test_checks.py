@@ -152,11 +152,21 @@ def test_charge_is_rate_times_quantity_half_up() -> None:
     found = session(SERVICES, ADD, ex({"action": "status", "order": "7"},
                                       status("0.0901", "Pending", "100")))
     assert names(found) == {"charge"}
+    # Partial keeps charge × (quantity − remains) / quantity: 0.09 × 60 / 100 = 0.054.
     refunded = session(SERVICES, ADD, ex({"action": "status", "order": "7"},
-                                         status("0.05", "Partial", "40")))
+                                         status("0.054", "Partial", "40")))
     assert refunded == []
+    unrefunded = session(SERVICES, ADD, ex({"action": "status", "order": "7"},
+                                           status("0.09", "Partial", "40")))
+    assert unrefunded == []  # reporting the original charge is the panel's choice (§6)
     assert names(session(SERVICES, ADD, ex({"action": "status", "order": "7"},
-                                           status("0.2", "Partial", "40")))) == {"charge"}
+                                           status("0.05", "Partial", "40")))) == {"partial_charge"}
+    assert names(session(SERVICES, ADD, ex({"action": "status", "order": "7"},
+                                           status("0.2", "Partial", "40")))) \
+        == {"charge", "partial_charge"}
+    assert names(session(SERVICES, ADD, ex({"action": "status", "order": "7"},
+                                           status("0.01", "Canceled", "100")))) \
+        == {"partial_charge"}
 
 
 def test_remains_bounds() -> None:
@@ -219,13 +229,13 @@ def balance(amount: str) -> Exchange:
 
 
 def test_money_conservation_over_a_bracket() -> None:
-    st = ex({"action": "status", "orders": "7"}, {"7": status("0.05", "Partial", "40")})
-    assert session(SERVICES, balance("10"), ADD, balance("9.95"), st, balance("9.95")) == []
+    st = ex({"action": "status", "orders": "7"}, {"7": status("0.054", "Partial", "40")})
+    assert session(SERVICES, balance("10"), ADD, balance("9.946"), st, balance("9.946")) == []
     # The refund was reported in the charge but never reached the balance.
     found = session(SERVICES, balance("10"), ADD, balance("9.91"), st, balance("9.91"))
     assert names(found) == {"money_conservation"}
     # A balance that moved inside the bracket proves nothing: skipped, not reported.
-    assert session(SERVICES, balance("10"), ADD, balance("9.91"), st, balance("9.95")) == []
+    assert session(SERVICES, balance("10"), ADD, balance("9.91"), st, balance("9.946")) == []
 
 
 @pytest.mark.parametrize("recorded", [True, False])

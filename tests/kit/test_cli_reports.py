@@ -37,7 +37,7 @@ def assert_self_contained(page: str) -> None:
 
 def test_check_of_the_fake_exits_0_and_writes_reports(fake: Any, tmp_path: Path) -> None:
     result = run(fake.api_url, "--key", demo_key(), "--allow-orders", "--budget", "0.5",
-                 "--seed", "5", *reports(tmp_path))
+                 "--seed", "5", "--admin-token", fake.config.admin_token, *reports(tmp_path))
     assert result.exit_code == 0, result.output
     assert "conforms" in result.output and "spent" in result.output
     assert demo_key() not in result.output
@@ -81,10 +81,10 @@ def test_check_of_a_broken_fake_exits_1_and_names_the_check(fresh_panel: Any, se
     assert "http_status" in page and "curl -X POST" in page and demo_key() not in page
 
 
-def test_library_errors_become_click_errors(tmp_path: Path) -> None:
+def test_configuration_errors_exit_2(tmp_path: Path) -> None:
     result = run("ftp://nowhere", "--key", "k")
-    assert result.exit_code == 1 and "Error:" in result.output and "http" in result.output
+    assert result.exit_code == 2 and "Error:" in result.output and "http" in result.output
     result = run("http://127.0.0.1:9/api/v2", "--key", "k", "--allow-orders")
-    assert result.exit_code == 1 and "budget" in result.output
+    assert result.exit_code == 2 and "budget" in result.output
     result = run("http://127.0.0.1:9/api/v2", "--key", "k", "--budget", "lots")
     assert result.exit_code == 2 and "decimal" in result.output

@@ -44,7 +44,8 @@ def caught(url: str, panel: Any, defect: Defect) -> set[str]:
     from smmkit.mock_server.core.config import DEMO_KEY
 
     report = run_check(CheckConfig(url=url, key=DEMO_KEY, allow_orders=True,
-                                   budget=Decimal("1"), seed=7, examples=10))
+                                   budget=Decimal("1"), seed=7, examples=10,
+                                   clock=panel.advance, other_key=SECOND_KEY))
     panel.reset()
     defect.forget()
     found = violations(scenario(url, panel), history=History())

@@ -81,7 +81,7 @@ def test_invalid_requests_get_their_catalogue_error(world: Any, spending: bool) 
     check()
     read_only = {"bad key", "missing key", "bad action", "unknown order", "unknown refill",
                  "more than 100 ids"}
-    spenders = {"unknown service", "bad link", "non-integer quantity", "above max", "below min",
+    spenders = {"unknown service", "empty link", "non-integer quantity", "above max", "below min",
                 "refill of unknown order"}
     assert read_only <= names
     assert (spenders <= names) if spending else not (names & spenders)

@@ -1,0 +1,84 @@
+"""The contract's data, defined once: dialects, statuses, outcomes, the error catalogue per
+style, and how an API key is redacted.
+
+The values live in `_data/contract.json` (so other languages read the same file) and are loaded
+through the package's one loader, `smmkit.schemas.data`. Importing this module does not import
+jsonschema: the fake reads its error texts from here at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from smmkit.schemas import data
+
+_DOC = data("contract")
+
+DIALECTS: tuple[str, ...] = tuple(_DOC["dialects"])
+ERROR_STYLES: tuple[str, ...] = tuple(_DOC["error_styles"])
+ORDER_STATUSES: tuple[str, ...] = tuple(_DOC["order_statuses"])
+FINAL_STATUSES: frozenset[str] = frozenset(_DOC["final_order_statuses"])
+ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {k: frozenset(v) for k, v in _DOC["order_transitions"].items()})
+REFILL_STATUSES: tuple[str, ...] = tuple(_DOC["refill_statuses"])
+FINAL_REFILL_STATUSES: frozenset[str] = frozenset(_DOC["final_refill_statuses"])
+OUTCOMES: tuple[str, ...] = tuple(_DOC["outcomes"])
+ERROR_CODES: tuple[str, ...] = tuple(_DOC["errors"]["perfectpanel"])
+
+REDACTED: str = _DOC["redaction"]["placeholder"]
+SECRET_PARAMS: frozenset[str] = frozenset(_DOC["redaction"]["secret_params"])
+_PRINT_CHARS: int = _DOC["redaction"]["fingerprint_hex_chars"]
+
+
+def error_texts(style: str = "perfectpanel") -> dict[str, str]:
+    """code -> text template for error style `style` (a fresh dict)."""
+    if style not in ERROR_STYLES:
+        raise ValueError(f"unknown error style {style!r}; one of {', '.join(ERROR_STYLES)}")
+    return dict(_DOC["errors"][style])
+
+
+def error_text(code: str, style: str = "perfectpanel", *, limit: int | None = None) -> str:
+    """The text a panel of `style` answers for error `code` (quantity texts take `limit`)."""
+    template = _DOC["errors"][style][code]
+    return template.format(limit=limit) if limit is not None else template
+
+
+def reachable(before: str, after: str) -> bool:
+    """Whether an order can be seen at `before` and later at `after` (polls may skip steps)."""
+    seen, todo = {before}, [before]
+    while todo:
+        for nxt in ORDER_TRANSITIONS.get(todo.pop(), ()):
+            if nxt == after:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return before == after
+
+
+def fingerprint(key: object) -> str:
+    """A short, non-reversible label for an API key ("" when there is none)."""
+    if not isinstance(key, str) or not key:
+        return ""
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:_PRINT_CHARS]
+
+
+def redact(params: Mapping[str, Any]) -> dict[str, str]:
+    """`params` as strings, every secret replaced by the placeholder."""
+    return {k: (REDACTED if k in SECRET_PARAMS else str(v)) for k, v in params.items()}
+
+
+def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
+    """`text` with every occurrence of each secret (and its URL-encoded form) replaced."""
+    from urllib.parse import quote, quote_plus
+
+    for secret in secrets:
+        if not secret or len(secret) < 3:
+            continue
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
+    return text
