@@ -223,7 +223,8 @@ def check_expected_error(
     limit: int | None = None, name: str = "expected_error",
 ) -> list[Violation]:
     """A probe that must fail with catalogue error `code` (and its `limit`) did so. `code` may
-    be several codes where docs/PROTOCOL.md lets the panel choose, or "*" for any catalogue error."""
+    be several codes where docs/PROTOCOL.md lets the panel choose, or "*" for any catalogue
+    error."""
     codes = {code} if isinstance(code, str) else set(code)
     text = exchange.error_text
     first = sorted(codes)[0]

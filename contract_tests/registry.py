@@ -54,6 +54,7 @@ _DEVIATING = dict(default="fails on a violation; a deviation is reported",
                   strict="fails on a violation or a deviation")
 
 # Session checks (their code lives in history, probes, watch and targets).
+_extra: dict[str, str]
 for _name, _family, _about, _extra in (
     ("charge", "money", "the reported charge is rate × quantity / 1000 (half-up, 5 places) and "
      "never above it after a refund", {}),
