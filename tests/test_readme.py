@@ -27,7 +27,7 @@ def test_exactly_two_setup_commands_and_ci_runs_the_test_one():
     assert commands[1] in ci
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # a fresh store per test: the README's ids (23501) are a new store's ids
 def fake():
     running = start_background(Config(port=0, clock="manual", admin_token="my-token"))
     yield running
