@@ -235,17 +235,23 @@ def describe_failure(path: Path, exc: BaseException) -> str:
     if isinstance(exc, SchemaTooNew):
         return (f"{path} was written by a newer smmkit ({text}): upgrade smmkit or pick "
                 "another --db")
+    name = getattr(exc, "sqlite_errorname", "") or ""
     low = text.lower()
-    if "not a database" in low or "malformed" in low or "truncated" in low:
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or "not a database" in low \
+            or "malformed" in low or "truncated" in low:
         return (f"{path} is damaged or not an smmkit store (SQLite: {text}): move it away or "
                 "pick another --db")
-    if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
+    if name.startswith("SQLITE_READONLY") or "readonly" in low \
+            or isinstance(exc, PermissionError) or getattr(exc, "errno", None) == errno.EROFS:
         return (f"{path} cannot be written (read-only file or folder): make the file and its "
                 "folder writable, or pick another --db")
-    if "full" in low or getattr(exc, "errno", None) == errno.ENOSPC:
+    if name == "SQLITE_FULL" or getattr(exc, "errno", None) == errno.ENOSPC:
         return (f"no room to write {path} (the disk is full): free some space or pick "
                 "another --db")
-    if "unable to open" in low:
+    if name.startswith("SQLITE_IOERR") or "disk i/o" in low:
+        return (f"cannot write {path} ({text}: the disk may be full or failing): free some "
+                "space, check the disk or pick another --db")
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in low:
         return (f"cannot open {path}: its folder is missing or not writable; create it, fix "
                 "its permissions or pick another --db")
     return f"cannot use the store {path}: {text}; move it away or pick another --db"
