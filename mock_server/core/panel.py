@@ -138,7 +138,7 @@ def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
     while True:
         event.wait(timeout=1.0)
         panel = ref()
-        if panel is None:
+        if panel is None or panel.store.closed:
             return
         if event.is_set():
             event.clear()

@@ -74,6 +74,7 @@ class Store:
                                  f"{self.path}: {exc.strerror}; create it or pick another "
                                  "--db") from None
         self._local = threading.local()
+        self.closed = False  # set by close(): background threads stop using the store
         self._write_lock = threading.Lock()
         self._lock_fd: int | None = None
         self._owner_pid = os.getpid()
@@ -187,6 +188,7 @@ class Store:
                 self._end(db)
 
     def close(self) -> None:
+        self.closed = True
         self._drop_connection()
         self._lock_fd = None
         self._cleanup()
