@@ -81,7 +81,7 @@ def test_a_new_store_is_created_at_the_current_version(tmp_path: Path) -> None:
         assert store.found_version == 0
         db = store.connection()
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert {r["name"]: r["next"] for r in db.execute("SELECT * FROM sequences")} == \
+        assert dict(db.execute("SELECT name, next FROM sequences").fetchall()) == \
             {"orders": 23501, "refills": 1}
     finally:
         store.close()

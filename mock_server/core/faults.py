@@ -107,8 +107,8 @@ def validate(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fault(row: Any) -> Fault:
-    return Fault(row["id"], row["kind"], row["action"], row["key"], row["remaining"],
-                 row["probability"], json.loads(row["params"]))
+    return Fault(row.id, row.kind, row.action, row.key, row.remaining,
+                 row.probability, json.loads(row.params))
 
 
 class FaultBook:
@@ -146,11 +146,11 @@ class FaultBook:
         """The fault that strikes this request, if any (consuming a count / a random draw)."""
         with self.store.transaction() as db:
             for r in self.store.ops.faults(db, action, key):
-                self.store.ops.use_fault(db, r["id"], r["remaining"])
-                if r["remaining"] is not None:
+                self.store.ops.use_fault(db, r.id, r.remaining)
+                if r.remaining is not None:
                     return _fault(r)
-                draw = random.Random(f"{self.seed}:fault:{r['id']}:{r['seen']}").random()
-                if draw < r["probability"]:
+                draw = random.Random(f"{self.seed}:fault:{r.id}:{r.seen}").random()
+                if draw < r.probability:
                     return _fault(r)
         return None
 

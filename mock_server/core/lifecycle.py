@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -125,11 +124,11 @@ class Plan:
         return self.natural_end
 
 
-def plan_of(row: Mapping[str, Any]) -> Plan:
+def plan_of(row: Any) -> Plan:
     """The plan stored in a row (read by column name; the columns carry the field names)."""
-    return Plan(row["total"], row["per_run"], row["runs"], row["interval"], row["created_at"],
-                row["start_at"], row["unit_seconds"], row["outcome"], row["delivered_final"],
-                row["start_count"], row["cancel_at"])
+    return Plan(row.total, row.per_run, row.runs, row.interval, row.created_at,
+                row.start_at, row.unit_seconds, row.outcome, row.delivered_final,
+                row.start_count, row.cancel_at)
 
 
 def cancel_effect_at(plan: Plan, now: float) -> float | None:

@@ -105,32 +105,32 @@ def plan_values(plan: lc.Plan) -> tuple[Any, ...]:
             plan.start_count, plan.cancel_at)
 
 
-def due_refund(row: Mapping[str, Any]) -> Decimal:
+def due_refund(row: Any) -> Decimal:
     """The refund an unbooked order's final state implies (its row: charge and plan)."""
     final = lc.final_state(lc.plan_of(row))
-    return refund_owed(Decimal(row["charge"]), final.status, final.remains, row["total"])
+    return refund_owed(Decimal(row.charge), final.status, final.remains, row.total)
 
 
-def book_final(ops: Any, db: Any, row: Mapping[str, Any], final: lc.View, final_at: float,
+def book_final(ops: Any, db: Any, row: Any, final: lc.View, final_at: float,
                *, at: float) -> Decimal:
     """Book an order's final state and move the refund it implies (or the difference from a
     refund booked before); the refund. Inside the caller's transaction. Raises
     `BalanceRefused` when taking back an earlier refund would make the balance negative."""
-    charge, refunded = Decimal(row["charge"]), Decimal(row["refunded"])
-    refund = refund_owed(charge, final.status, final.remains, row["total"])
-    ops.book_final(db, row["id"], status=final.status, remains=final.remains,
+    charge, refunded = Decimal(row.charge), Decimal(row.refunded)
+    refund = refund_owed(charge, final.status, final.remains, row.total)
+    ops.book_final(db, row.id, status=final.status, remains=final.remains,
                    start_count=final.start_count, final_at=final_at, refunded=refund)
     if refund != refunded:
-        ops.move_money(db, row["account_id"], refund - refunded, kind="refund", at=at,
-                       order_id=row["id"])
+        ops.move_money(db, row.account_id, refund - refunded, kind="refund", at=at,
+                       order_id=row.id)
     return refund
 
 
-def refill_status(row: Mapping[str, Any], now: float) -> str:
+def refill_status(row: Any, now: float) -> str:
     """A refill's status at `now` (a forced status wins over its plan)."""
-    if row["forced_status"]:
-        return str(row["forced_status"])
-    return lc.refill_status_at(lc.RefillPlan(row["created_at"], bool(row["rejected"])), now)
+    if row.forced_status:
+        return str(row.forced_status)
+    return lc.refill_status_at(lc.RefillPlan(row.created_at, bool(row.rejected)), now)
 
 
 def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
@@ -229,13 +229,13 @@ class Panel:
     def clock_state(self) -> ClockState:
         return self._clock_from(self.ops.clock_row(self.store.connection()))
 
-    def _clock_from(self, row: Mapping[str, Any] | None) -> ClockState:
+    def _clock_from(self, row: Any | None) -> ClockState:
         if row is None:  # only a store emptied from outside: fill it again
             self._populate()
             row = self.ops.clock_row(self.store.connection())
         assert row is not None
-        return ClockState(row["anchor_wall"], row["anchor_panel"], row["speed"],
-                          bool(row["frozen"]))
+        return ClockState(row.anchor_wall, row.anchor_panel, row.speed,
+                          bool(row.frozen))
 
     def now(self) -> float:
         return self.clock_state().now(self.wall())
@@ -249,7 +249,7 @@ class Panel:
         if row is None:
             self._populate()
             row = self.ops.pulse(self.store.connection(), self.wall())
-        return Moment(row["now"], bool(row["due"]), bool(row["faults"]))
+        return Moment(row.now, bool(row.due), bool(row.faults))
 
     @contextmanager
     def request(self) -> Iterator[Moment]:
@@ -282,10 +282,10 @@ class Panel:
         if not isinstance(key, str) or not key or len(key) > 256:
             raise InvalidKey("no key")
         row = self.ops.account_by_key(self.store.connection(), key)
-        if row is None or not row["enabled"]:
+        if row is None or not row.enabled:
             raise InvalidKey("unknown or disabled key")  # never the key: messages get logged
-        return Account(row["id"], row["key"], Decimal(row["balance"]), row["currency"],
-                       bool(row["enabled"]))
+        return Account(row.id, row.key, Decimal(row.balance), row.currency,
+                       bool(row.enabled))
 
     def _account(self, who: Account | str) -> Account:
         return who if isinstance(who, Account) else self.authenticate(who)
@@ -303,7 +303,7 @@ class Panel:
             if row is None:
                 raise ValueError(f"unknown account {key!r}")
             try:
-                return self.ops.move_money(db, row["id"], value, kind="topup", at=self.now(),
+                return self.ops.move_money(db, row.id, value, kind="topup", at=self.now(),
                                            topup=True)
             except BalanceRefused as exc:
                 raise ValueError(f"top-up of {value} refused: {exc}") from None
@@ -316,7 +316,7 @@ class Panel:
             row = self.ops.account_by_id(self.store.connection(), account.id)
             if row is None:
                 raise InvalidKey("account deleted")
-            return Decimal(row["balance"]), row["currency"]
+            return Decimal(row.balance), row.currency
         self._book_soon()
         with self.store.snapshot() as db:  # balance and unbooked refunds from one snapshot
             row = self.ops.account_by_id(db, account.id)
@@ -324,7 +324,7 @@ class Panel:
                 raise InvalidKey("account deleted")
             pending = sum((due_refund(r) for r in
                            self.ops.due_orders(db, moment.now, account.id)), ZERO)
-        return Decimal(row["balance"]) + pending, row["currency"]
+        return Decimal(row.balance) + pending, row.currency
 
     # ------------------------------------------------------------ catalogue
 
@@ -408,12 +408,12 @@ class Panel:
             if row is None:
                 result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                 continue
-            charge = Decimal(row["charge"])
-            if row["final_status"] is not None:
-                view = lc.View(row["final_status"], row["final_remains"],
-                               row["final_start_count"])
-                kept = charge - Decimal(row["refunded"])
-            elif row["due_at"] <= now:  # final, refund not booked yet: report what booking will do
+            charge = Decimal(row.charge)
+            if row.final_status is not None:
+                view = lc.View(row.final_status, row.final_remains,
+                               row.final_start_count)
+                kept = charge - Decimal(row.refunded)
+            elif row.due_at <= now:  # final, refund not booked yet: report what booking will do
                 self._book_soon()
                 view, kept = lc.final_state(lc.plan_of(row)), charge - due_refund(row)
             else:
@@ -444,10 +444,10 @@ class Panel:
                 if row is None:
                     result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                     continue
-                service = catalog.get(row["service_id"])
+                service = catalog.get(row.service_id)
                 plan = lc.plan_of(row)
                 effect = None
-                if (service is not None and service.cancel and row["due_at"] is not None
+                if (service is not None and service.cancel and row.due_at is not None
                         and plan.cancel_at is None):
                     effect = lc.cancel_effect_at(plan, now)
                 if effect is None:
@@ -509,12 +509,12 @@ class Panel:
                 if row is None:
                     result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                     continue
-                service = catalog.get(row["service_id"])
+                service = catalog.get(row.service_id)
                 if service is None or not service.refill:
                     result[order_id] = RefillDisabled(f"service of order {order_id} has no refill")
                     continue
-                if (row["final_status"] not in (lc.COMPLETED, lc.PARTIAL)
-                        or now > row["final_at"] + service.refill_days * 86400
+                if (row.final_status not in (lc.COMPLETED, lc.PARTIAL)
+                        or now > row.final_at + service.refill_days * 86400
                         or self._refill_in_flight(db, order_id, now)):
                     result[order_id] = RefillUnavailable(f"order {order_id} cannot be refilled now")
                     continue
@@ -549,9 +549,9 @@ class Panel:
             row = self.ops.account_by_key(db, key)
             if row is None:
                 raise ValueError(f"unknown account {key!r}")
-            kept = sum((Decimal(r["charge"]) - Decimal(r["refunded"])
-                        for r in self.ops.kept_charges(db, row["id"])), ZERO)
-            pending = sum((due_refund(r) for r in self.ops.due_orders(db, self.now(), row["id"])),
+            kept = sum((Decimal(r.charge) - Decimal(r.refunded)
+                        for r in self.ops.kept_charges(db, row.id)), ZERO)
+            pending = sum((due_refund(r) for r in self.ops.due_orders(db, self.now(), row.id)),
                           ZERO)
-        return {"balance": Decimal(row["balance"]) + pending, "charges": kept - pending,
-                "opening": Decimal(row["opening"]), "topups": Decimal(row["topups"])}
+        return {"balance": Decimal(row.balance) + pending, "charges": kept - pending,
+                "opening": Decimal(row.opening), "topups": Decimal(row.topups)}

@@ -125,9 +125,9 @@ def resume_clock(panel: Panel) -> None:
 
 
 def _account_json(row: Any) -> dict[str, Any]:
-    return {"key": row["key"], "balance": _m(row["balance"]), "currency": row["currency"],
-            "enabled": bool(row["enabled"]), "opening": _m(row["opening"]),
-            "topups": _m(row["topups"])}
+    return {"key": row.key, "balance": _m(row.balance), "currency": row.currency,
+            "enabled": bool(row.enabled), "opening": _m(row.opening),
+            "topups": _m(row.topups)}
 
 
 def list_accounts(panel: Panel) -> list[dict[str, Any]]:
@@ -147,7 +147,7 @@ def get_account(panel: Panel, key: str) -> dict[str, Any]:
     row = panel.ops.account_by_key(panel.store.connection(), key)
     if row is None:
         raise NotFound(f"unknown account {key!r}")
-    return {**view, "currency": row["currency"], "enabled": bool(row["enabled"]),
+    return {**view, "currency": row.currency, "enabled": bool(row.enabled),
             "key": key}
 
 
@@ -169,14 +169,14 @@ def update_account(panel: Panel, key: str, changes: Any) -> dict[str, Any]:
         row = panel.ops.account_by_key(db, key)
         if row is None:
             raise NotFound(f"unknown account {key!r}")
-        delta = top_up + (target - Decimal(row["balance"]) if target is not None else ZERO)
+        delta = top_up + (target - Decimal(row.balance) if target is not None else ZERO)
         if delta:
             try:
-                panel.ops.move_money(db, row["id"], delta, kind="topup", at=panel.now(),
+                panel.ops.move_money(db, row.id, delta, kind="topup", at=panel.now(),
                                      topup=True)
             except BalanceRefused as exc:
                 raise ControlError(str(exc)) from None
-        panel.ops.set_account_flags(db, row["id"], currency=currency, enabled=enabled)
+        panel.ops.set_account_flags(db, row.id, currency=currency, enabled=enabled)
     return get_account(panel, key)
 
 
@@ -202,7 +202,7 @@ def delete_account(panel: Panel, key: str) -> None:
         row = panel.ops.account_by_key(db, key)
         if row is None:
             raise NotFound(f"unknown account {key!r}")
-        panel.ops.delete_account(db, row["id"])
+        panel.ops.delete_account(db, row.id)
 
 
 def reset_account(panel: Panel, key: str) -> dict[str, Any]:
@@ -211,8 +211,8 @@ def reset_account(panel: Panel, key: str) -> dict[str, Any]:
         row = panel.ops.account_by_key(db, key)
         if row is None:
             raise NotFound(f"unknown account {key!r}")
-        panel.ops.forget_history(db, row["id"])
-        panel.ops.reopen_account(db, row["id"])
+        panel.ops.forget_history(db, row.id)
+        panel.ops.reopen_account(db, row.id)
     return get_account(panel, key)
 
 
@@ -221,18 +221,18 @@ def reset_account(panel: Panel, key: str) -> dict[str, Any]:
 
 def _order_dict(row: Any, keys: dict[int, str], now: float) -> dict[str, Any]:
     plan = lc.plan_of(row)
-    if row["final_status"]:
-        view = lc.View(row["final_status"], row["final_remains"], row["final_start_count"])
+    if row.final_status:
+        view = lc.View(row.final_status, row.final_remains, row.final_start_count)
     else:
         view = lc.view_at(plan, now)
     return {
-        "order": row["id"], "key": keys.get(row["account_id"]), "service": row["service_id"],
-        "link": row["link"], "status": view.status, "remains": view.remains,
+        "order": row.id, "key": keys.get(row.account_id), "service": row.service_id,
+        "link": row.link, "status": view.status, "remains": view.remains,
         "start_count": view.start_count, "quantity": plan.total,
-        "charge": _m(Decimal(row["charge"]) - Decimal(row["refunded"])),
-        "charged": _m(row["charge"]), "refunded": _m(row["refunded"]), "outcome": plan.outcome,
+        "charge": _m(Decimal(row.charge) - Decimal(row.refunded)),
+        "charged": _m(row.charge), "refunded": _m(row.refunded), "outcome": plan.outcome,
         "created_at": plan.created_at, "final_at": plan.final_at,
-        "active": row["due_at"] is not None, "params": json.loads(row["params"]),
+        "active": row.due_at is not None, "params": json.loads(row.params),
     }
 
 
@@ -291,9 +291,9 @@ def force_order(panel: Panel, order_id: int, changes: Any) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"unknown order {order_id}")
         plan = lc.plan_of(row)
-        current = row["final_status"] or lc.view_at(plan, now).status
+        current = row.final_status or lc.view_at(plan, now).status
         if "outcome" in changes:
-            if row["due_at"] is None:
+            if row.due_at is None:
                 raise ControlError(f"order {order_id} is already {current}; its outcome is set")
             try:
                 plan = lc.with_outcome(plan, str(changes["outcome"]), remains=remains)
@@ -332,7 +332,7 @@ def _write_plan(panel: Panel, db: Any, order_id: int, plan: lc.Plan) -> None:
 
 def _force_status(panel: Panel, db: Any, row: Any, plan: lc.Plan, current: str, status: Any,
                   remains: int | None, remains_given: bool, force: bool, now: float) -> None:
-    order_id = row["id"]
+    order_id = row.id
     if status not in lc.ORDER_STATUSES:
         raise ControlError(f"unknown status {status!r}; one of {', '.join(lc.ORDER_STATUSES)}")
     if status != current and not force and not lc.reachable(current, status):
@@ -375,10 +375,10 @@ def _force_status(panel: Panel, db: Any, row: Any, plan: lc.Plan, current: str, 
     if plan.outcome == "provider_cancel" or (
             plan.outcome == "partial" and plan.delivered_final <= delivered_now):
         new_plan = replace(new_plan, outcome="normal", delivered_final=total)
-    refunded = Decimal(row["refunded"])
+    refunded = Decimal(row.refunded)
     if refunded:
         try:
-            panel.ops.move_money(db, row["account_id"], -refunded, kind="refund", at=now,
+            panel.ops.move_money(db, row.account_id, -refunded, kind="refund", at=now,
                                  order_id=order_id)
         except BalanceRefused as exc:
             raise ControlError(f"reversing the refund refused: {exc}") from None
@@ -391,9 +391,9 @@ def list_refills(panel: Panel, *, key: str | None = None) -> list[dict[str, Any]
     with panel.store.snapshot() as db:
         keys = panel.ops.account_keys(db)
         rows = panel.ops.refills(db)
-    return [{"refill": r["id"], "order": r["order_id"], "key": keys.get(r["account_id"]),
-             "created_at": r["created_at"], "status": refill_status(r, now)}
-            for r in rows if key is None or keys.get(r["account_id"]) == key]
+    return [{"refill": r.id, "order": r.order_id, "key": keys.get(r.account_id),
+             "created_at": r.created_at, "status": refill_status(r, now)}
+            for r in rows if key is None or keys.get(r.account_id) == key]
 
 
 def force_refill(panel: Panel, refill_id: int, changes: Any) -> dict[str, Any]:

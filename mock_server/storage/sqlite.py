@@ -107,7 +107,6 @@ class Store:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=30.0, cached_statements=256)
             try:
-                conn.row_factory = sqlite3.Row  # rows are read by column name, never position
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=30000")

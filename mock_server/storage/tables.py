@@ -2,7 +2,8 @@
 
 The core never writes SQL: it opens a transaction (`store.transaction()`, `store.snapshot()`)
 or takes `store.connection()` for a lone read, and hands that handle to these functions. Rows
-come back as `sqlite3.Row` (read by column name). Parameter style (`?`), SQL dialect and DDL
+come back as small named records (namedtuples named after the columns: read by name, as
+cheap as tuples on the hot path). Parameter style (`?`), SQL dialect and DDL
 (schema.py) are SQLite's and live only in this package, so a second engine can sit behind the
 same names (a `Store` for it carries its own `ops` module) without touching the core.
 
@@ -14,18 +15,40 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 Db = sqlite3.Connection
-Row = sqlite3.Row
+Row = Any  # one of the records below
 
 PLAN_COLUMNS = ("total, per_run, runs, interval, created_at, start_at, unit_seconds, outcome, "
                 "delivered_final, start_count, cancel_at")
 ORDER_COLUMNS = (f"id, account_id, service_id, link, charge, refunded, {PLAN_COLUMNS}, "
                  "final_status, final_remains, final_start_count, final_at, due_at, params")
+# What status, cancel, refill and settling read: everything but link and params.
+ACTIVE_COLUMNS = (f"id, account_id, service_id, charge, refunded, {PLAN_COLUMNS}, "
+                  "final_status, final_remains, final_start_count, final_at, due_at")
 REFILL_COLUMNS = "id, order_id, account_id, created_at, rejected, forced_status"
+ACCOUNT_COLUMNS = "id, key, balance, currency, enabled, opening, topups"
+FAULT_COLUMNS = "id, kind, action, key, remaining, probability, params, seen"
+
+
+def _record(name: str, columns: str) -> Any:
+    return namedtuple(name, [c.strip() for c in columns.split(",")])
+
+
+OrderRow = _record("OrderRow", ORDER_COLUMNS)
+ActiveOrderRow = _record("ActiveOrderRow", ACTIVE_COLUMNS)
+RefillRow = _record("RefillRow", REFILL_COLUMNS)
+AccountRow = _record("AccountRow", ACCOUNT_COLUMNS)
+FaultRow = _record("FaultRow", FAULT_COLUMNS)
+Pulse = _record("Pulse", "now, due, faults")
+ClockRow = _record("ClockRow", "anchor_wall, anchor_panel, speed, frozen")
+Charges = _record("Charges", "charge, refunded")
+Funds = _record("Funds", "balance, topups")
+TableColumn = _record("TableColumn", "cid, name, type, notnull, default, pk")
 MONEY_LIMIT = Decimal(10) ** 15  # 15 integer digits: what a balance column may hold
 # Tables a snapshot carries, in the order a restore writes them.
 SNAPSHOT_TABLES = ("state", "accounts", "services", "orders", "refills", "ledger")
@@ -54,22 +77,33 @@ class BalanceRefused(ValueError):
         self.balance, self.delta = balance, delta
 
 
-def _one(db: Db, sql: str, args: Sequence[Any] = ()) -> Row | None:
-    """The first row, with the statement finished: a statement left stepping would hold its
-    read snapshot open on this thread's connection."""
+def _one(db: Db, record: Any, sql: str, args: Sequence[Any] = ()) -> Row | None:
+    """The first row as a `record`, with the statement finished: a statement left stepping
+    would hold its read snapshot open on this thread's connection."""
     rows = db.execute(sql, args).fetchall()
-    return rows[0] if rows else None
+    return record._make(rows[0]) if rows else None
+
+
+def _all(db: Db, record: Any, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+    make: Callable[[Any], Row] = record._make
+    return [make(r) for r in db.execute(sql, args).fetchall()]
+
+
+def _value(db: Db, sql: str, args: Sequence[Any] = ()) -> Any:
+    """The one value a one-column, one-row query answers (None when it has no row)."""
+    rows = db.execute(sql, args).fetchall()
+    return rows[0][0] if rows else None
 
 
 # ---------------------------------------------------------------- clock and pulse
 
 
 def pulse(db: Db, wall: float) -> Row | None:
-    return _one(db, _PULSE, (wall,))
+    return _one(db, Pulse, _PULSE, (wall,))
 
 
 def clock_row(db: Db) -> Row | None:
-    return _one(db, "SELECT anchor_wall, anchor_panel, speed, frozen FROM state")
+    return _one(db, ClockRow, "SELECT anchor_wall, anchor_panel, speed, frozen FROM state")
 
 
 def init_state(db: Db, anchor_wall: float, anchor_panel: float, speed: float, frozen: bool,
@@ -86,12 +120,11 @@ def write_clock(db: Db, anchor_wall: float, anchor_panel: float, speed: float,
 
 
 def has_state(db: Db) -> bool:
-    return _one(db, "SELECT 1 FROM state") is not None
+    return _value(db, "SELECT 1 FROM state") is not None
 
 
 def any_due(db: Db, now: float) -> bool:
-    return bool(_one(db, "SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= ?) AS due",
-                     (now,))["due"])  # type: ignore[index]
+    return bool(_value(db, "SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= ?)", (now,)))
 
 
 def reset_all(db: Db) -> None:
@@ -103,8 +136,8 @@ def reset_all(db: Db) -> None:
 
 
 def catalog_version(db: Db) -> int | None:
-    row = _one(db, "SELECT catalog_version FROM state")
-    return None if row is None else int(row["catalog_version"])
+    version = _value(db, "SELECT catalog_version FROM state")
+    return None if version is None else int(version)
 
 
 def set_catalog_version(db: Db, version: int) -> None:
@@ -112,7 +145,7 @@ def set_catalog_version(db: Db, version: int) -> None:
 
 
 def service_data(db: Db) -> list[dict[str, Any]]:
-    return [json.loads(r["data"]) for r in
+    return [json.loads(data) for (data,) in
             db.execute("SELECT data FROM services ORDER BY position, id").fetchall()]
 
 
@@ -147,38 +180,36 @@ def insert_account(db: Db, key: str, balance: Decimal, currency: str) -> int | N
 
 
 def account_by_key(db: Db, key: str) -> Row | None:
-    return _one(db, "SELECT id, key, balance, currency, enabled, opening, topups FROM accounts "
-                    "WHERE key = ?", (key,))
+    return _one(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE key = ?", (key,))
 
 
 def account_by_id(db: Db, account_id: int) -> Row | None:
-    return _one(db, "SELECT id, key, balance, currency, enabled, opening, topups FROM accounts "
-                    "WHERE id = ?", (account_id,))
+    return _one(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
+                (account_id,))
 
 
 def accounts(db: Db) -> list[Row]:
-    return db.execute("SELECT id, key, balance, currency, enabled, opening, topups FROM accounts "
-                      "ORDER BY id").fetchall()
+    return _all(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id")
 
 
 def account_keys(db: Db) -> dict[int, str]:
-    return {r["id"]: r["key"] for r in db.execute("SELECT id, key FROM accounts").fetchall()}
+    return dict(db.execute("SELECT id, key FROM accounts").fetchall())
 
 
 def move_money(db: Db, account_id: int, delta: Decimal, *, kind: str, at: float,
                order_id: int | None = None, topup: bool = False) -> Decimal:
     """THE balance change: add `delta` (negative: a debit) and book the ledger row with it, in
     the caller's transaction; top-ups also count in `topups`. The new balance."""
-    row = _one(db, "SELECT balance, topups FROM accounts WHERE id = ?", (account_id,))
+    row = _one(db, Funds, "SELECT balance, topups FROM accounts WHERE id = ?", (account_id,))
     if row is None:
         raise NoSuchAccount(account_id)
-    balance = Decimal(row["balance"])
+    balance = Decimal(row.balance)
     after = balance + delta
     if after < 0 or after >= MONEY_LIMIT:
         raise BalanceRefused(balance, delta)
     if topup:
         db.execute("UPDATE accounts SET balance = ?, topups = ? WHERE id = ?",
-                   (str(after), str(Decimal(row["topups"]) + delta), account_id))
+                   (str(after), str(Decimal(row.topups) + delta), account_id))
     else:
         db.execute("UPDATE accounts SET balance = ? WHERE id = ?", (str(after), account_id))
     db.execute("INSERT INTO ledger (account_id, at, kind, amount, order_id) VALUES (?, ?, ?, ?, ?)",
@@ -214,8 +245,8 @@ def delete_account(db: Db, account_id: int) -> None:
 def kept_charges(db: Db, account_id: int) -> list[Row]:
     """Each order's charge and refund; with the balance read in the same snapshot they satisfy
     the conservation law."""
-    return db.execute("SELECT charge, refunded FROM orders WHERE account_id = ?",
-                      (account_id,)).fetchall()
+    return _all(db, Charges, "SELECT charge, refunded FROM orders WHERE account_id = ?",
+                (account_id,))
 
 
 # ---------------------------------------------------------------- orders
@@ -223,16 +254,16 @@ def kept_charges(db: Db, account_id: int) -> list[Row]:
 
 def next_id(db: Db, sequence: str) -> int:
     """The next id of `sequence` ("orders", "refills"); never handed out twice."""
-    row = _one(db, "UPDATE sequences SET next = next + 1 WHERE name = ? RETURNING next - 1 AS id",
-               (sequence,))
-    if row is None:
+    value = _value(db, "UPDATE sequences SET next = next + 1 WHERE name = ? RETURNING next - 1",
+                   (sequence,))
+    if value is None:
         raise LookupError(f"no sequence {sequence!r}")
-    return int(row["id"])
+    return int(value)
 
 
 def active_order_exists(db: Db, account_id: int, service_id: int, link: str) -> bool:
-    return _one(db, "SELECT 1 FROM orders WHERE account_id = ? AND service_id = ? AND link = ? "
-                    "AND due_at IS NOT NULL LIMIT 1", (account_id, service_id, link)) is not None
+    return _value(db, "SELECT 1 FROM orders WHERE account_id = ? AND service_id = ? AND link = ? "
+                      "AND due_at IS NOT NULL LIMIT 1", (account_id, service_id, link)) is not None
 
 
 def insert_order(db: Db, *, order_id: int, account_id: int, service_id: int, link: str,
@@ -250,13 +281,13 @@ def orders_of(db: Db, account_id: int, ids: Sequence[int]) -> dict[int, Row]:
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    rows = db.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id IN ({marks}) "
-                      "AND account_id = ?", (*ids, account_id)).fetchall()
-    return {row["id"]: row for row in rows}
+    rows = _all(db, ActiveOrderRow, f"SELECT {ACTIVE_COLUMNS} FROM orders WHERE id IN ({marks}) "
+                "AND account_id = ?", (*ids, account_id))
+    return {row.id: row for row in rows}
 
 
 def order(db: Db, order_id: int) -> Row | None:
-    return _one(db, f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,))
+    return _one(db, OrderRow, f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?", (order_id,))
 
 
 def orders(db: Db, *, account_id: int | None = None, service_id: int | None = None) -> list[Row]:
@@ -270,16 +301,16 @@ def orders(db: Db, *, account_id: int | None = None, service_id: int | None = No
         args.append(service_id)
     sql = (f"SELECT {ORDER_COLUMNS} FROM orders" + (" WHERE " + " AND ".join(where) if where
                                                     else "") + " ORDER BY id DESC")
-    return db.execute(sql, args).fetchall()
+    return _all(db, OrderRow, sql, args)
 
 
 def due_orders(db: Db, now: float, account_id: int | None = None) -> list[Row]:
     """Orders whose final time has passed but whose final state is not yet booked."""
     if account_id is None:
-        return db.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE due_at <= ? "
-                          "ORDER BY due_at, id", (now,)).fetchall()
-    return db.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = ? AND due_at <= ?",
-                      (account_id, now)).fetchall()
+        return _all(db, ActiveOrderRow, f"SELECT {ACTIVE_COLUMNS} FROM orders WHERE due_at <= ? "
+                    "ORDER BY due_at, id", (now,))
+    return _all(db, ActiveOrderRow, f"SELECT {ACTIVE_COLUMNS} FROM orders WHERE account_id = ? "
+                "AND due_at <= ?", (account_id, now))
 
 
 def set_cancel(db: Db, order_id: int, cancel_at: float, due_at: float) -> None:
@@ -327,25 +358,26 @@ def insert_refill(db: Db, refill_id: int, order_id: int, account_id: int, create
 
 
 def refills_of_order(db: Db, order_id: int) -> list[Row]:
-    return db.execute(f"SELECT {REFILL_COLUMNS} FROM refills WHERE order_id = ?",
-                      (order_id,)).fetchall()
+    return _all(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills WHERE order_id = ?",
+                (order_id,))
 
 
 def refills_of(db: Db, account_id: int, ids: Sequence[int]) -> dict[int, Row]:
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    rows = db.execute(f"SELECT {REFILL_COLUMNS} FROM refills WHERE id IN ({marks}) "
-                      "AND account_id = ?", (*ids, account_id)).fetchall()
-    return {row["id"]: row for row in rows}
+    rows = _all(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills WHERE id IN ({marks}) "
+                "AND account_id = ?", (*ids, account_id))
+    return {row.id: row for row in rows}
 
 
 def refill(db: Db, refill_id: int) -> Row | None:
-    return _one(db, f"SELECT {REFILL_COLUMNS} FROM refills WHERE id = ?", (refill_id,))
+    return _one(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills WHERE id = ?",
+                (refill_id,))
 
 
 def refills(db: Db) -> list[Row]:
-    return db.execute(f"SELECT {REFILL_COLUMNS} FROM refills ORDER BY id DESC").fetchall()
+    return _all(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills ORDER BY id DESC")
 
 
 def force_refill(db: Db, refill_id: int, status: str) -> None:
@@ -365,11 +397,11 @@ def insert_fault(db: Db, *, kind: str, action: str, key: str | None, remaining: 
 
 def faults(db: Db, action: str | None = None, key: str | None = None) -> list[Row]:
     """Every rule, or those that match a request's action and key, oldest first."""
-    sql = "SELECT id, kind, action, key, remaining, probability, params, seen FROM faults"
+    sql = f"SELECT {FAULT_COLUMNS} FROM faults"
     if action is None:
-        return db.execute(sql + " ORDER BY id").fetchall()
-    return db.execute(sql + " WHERE (action = '*' OR action = ?) AND (key IS NULL OR key = ?) "
-                      "ORDER BY id", (action, key)).fetchall()
+        return _all(db, FaultRow, sql + " ORDER BY id")
+    return _all(db, FaultRow, sql + " WHERE (action = '*' OR action = ?) AND (key IS NULL OR "
+                "key = ?) ORDER BY id", (action, key))
 
 
 def delete_faults(db: Db, fault_id: int | None = None) -> int:
@@ -392,13 +424,13 @@ def use_fault(db: Db, fault_id: int, remaining: int | None) -> None:
 
 
 def columns_of(db: Db, table: str) -> list[str]:
-    return [r["name"] for r in db.execute(f"PRAGMA table_info({table})").fetchall()]
+    return [c.name for c in _all(db, TableColumn, f"PRAGMA table_info({table})")]
 
 
 def column_types(db: Db, table: str) -> dict[str, tuple[str, bool]]:
     """Each column's declared type and whether it may be NULL."""
-    return {r["name"]: (r["type"].upper(), not r["notnull"] and not r["pk"])
-            for r in db.execute(f"PRAGMA table_info({table})").fetchall()}
+    return {c.name: (c.type.upper(), not c.notnull and not c.pk)
+            for c in _all(db, TableColumn, f"PRAGMA table_info({table})")}
 
 
 def dump(db: Db, table: str) -> tuple[list[str], list[list[Any]]]:
