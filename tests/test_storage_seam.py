@@ -205,3 +205,26 @@ def test_control_and_core_refuse_a_bad_currency() -> None:
             "EUR"
     finally:
         panel.store.close()
+
+
+def test_a_transaction_left_open_by_a_failure_never_serves_a_stale_snapshot() -> None:
+    """Issue 16: after a failed call a thread's connection kept its old snapshot, and orders
+    acknowledged since then answered "Incorrect order ID" on that thread."""
+    import threading
+
+    panel = manual_panel()
+    try:
+        panel.catalog()
+        stray = panel.store.connection()
+        stray.execute("BEGIN")  # what a call that died between BEGIN and COMMIT leaves behind
+        stray.execute("SELECT COUNT(*) FROM orders").fetchall()  # its snapshot is now fixed
+        placed: list[int] = []
+        worker = threading.Thread(target=lambda: placed.append(panel.add_order(
+            DEMO_KEY, {"service": "1", "link": "https://a.com/late", "quantity": "100"})))
+        worker.start()
+        worker.join(30)
+        with panel.request():
+            assert panel.order_status(DEMO_KEY, placed[0]).status == "Pending"
+        assert not stray.in_transaction
+    finally:
+        panel.store.close()

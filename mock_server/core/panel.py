@@ -253,7 +253,9 @@ class Panel:
 
     @contextmanager
     def request(self) -> Iterator[Moment]:
-        """Serve one request at one instant: the clock is read once, whatever the request does."""
+        """Serve one request at one instant: the clock is read once, whatever the request does.
+        A transaction an earlier failure left open on this thread is ended first."""
+        self.store.ensure_clean()
         self._pinned.moment = None
         moment = self._pinned.moment = self.moment()
         try:

@@ -139,6 +139,13 @@ class Store:
         self._write_lock = threading.Lock()
         self._lock_fd = None  # a flock is held per open file: the child opens its own
 
+    def ensure_clean(self) -> None:
+        """End whatever transaction this thread's connection was left in (called once at the
+        start of every request): a read must never see an old snapshot."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.in_transaction:
+            self._end(conn)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: everything inside commits together or not at all.
