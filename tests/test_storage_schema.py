@@ -129,3 +129,22 @@ def test_restoring_an_older_snapshot_does_not_rewind_ids(tmp_path: Path) -> None
         assert panel.balance(DEMO_KEY)[0] < Decimal("1000")
     finally:
         panel.store.close()
+
+
+def test_rows_written_around_the_store_do_not_collide_with_new_ids(tmp_path: Path) -> None:
+    """bench/populate.py bulk-inserts orders with plain SQL; the next open must skip them."""
+    path = tmp_path / "p.db"
+    panel = build_panel(Config(db=str(path), clock="manual"))
+    panel.store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO orders (id, account_id, service_id, link, charge, total, "
+                   "per_run, runs, interval, created_at, start_at, unit_seconds, outcome, "
+                   "delivered_final, start_count, final_status, final_remains, "
+                   "final_start_count, final_at) VALUES (40000, 1, 1, 'l', '1', 100, 100, 1, "
+                   "0, 0, 0, 1, 'normal', 100, 5, 'Completed', 0, 5, 1)")
+    panel = build_panel(Config(db=str(path), clock="manual"))
+    try:
+        assert panel.add_order(DEMO_KEY, {"service": "1", "link": "https://a.com/z",
+                                          "quantity": "100"}) == 40001
+    finally:
+        panel.store.close()
