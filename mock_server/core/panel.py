@@ -315,13 +315,13 @@ class Panel:
         account = self._account(who)
         moment = self.moment()
         if not moment.due:
-            row = self.ops.account_by_id(self.store.connection(), account.id)
+            row = self.ops.balance_of(self.store.connection(), account.id)
             if row is None:
                 raise InvalidKey("account deleted")
             return Decimal(row.balance), row.currency
         self._book_soon()
         with self.store.snapshot() as db:  # balance and unbooked refunds from one snapshot
-            row = self.ops.account_by_id(db, account.id)
+            row = self.ops.balance_of(db, account.id)
             if row is None:
                 raise InvalidKey("account deleted")
             pending = sum((due_refund(r) for r in

@@ -48,6 +48,7 @@ Pulse = _record("Pulse", "now, due, faults")
 ClockRow = _record("ClockRow", "anchor_wall, anchor_panel, speed, frozen")
 Charges = _record("Charges", "charge, refunded")
 Funds = _record("Funds", "balance, topups")
+Balance = _record("Balance", "balance, currency")
 TableColumn = _record("TableColumn", "cid, name, type, notnull, default, pk")
 MONEY_LIMIT = Decimal(10) ** 15  # 15 integer digits: what a balance column may hold
 # Tables a snapshot carries, in the order a restore writes them.
@@ -186,6 +187,11 @@ def account_by_key(db: Db, key: str) -> Row | None:
 def account_by_id(db: Db, account_id: int) -> Row | None:
     return _one(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",
                 (account_id,))
+
+
+def balance_of(db: Db, account_id: int) -> Row | None:
+    """Balance and currency only: the `balance` action's one read."""
+    return _one(db, Balance, "SELECT balance, currency FROM accounts WHERE id = ?", (account_id,))
 
 
 def accounts(db: Db) -> list[Row]:
