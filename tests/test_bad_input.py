@@ -148,10 +148,14 @@ def snapshot(db: sqlite3.Connection) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def prepared(server: Any) -> Iterator[Any]:
-    """Orders of a bystander account (ids 23501…) that garbage must not reach."""
+def prepared() -> Iterator[Any]:
+    """Orders of a bystander account (ids 23501…: a new store, as ids survive resets) that
+    garbage must not reach."""
+    from smmkit.mock_server.core.config import Config
+    from smmkit.mock_server.serving.server import start_background
+
+    server = start_background(Config(port=0, db=":memory:", clock="manual", seed=1))
     panel = server.panel
-    panel.reset()
     panel.create_account("bystander-key", "100")
     for i in range(6):
         panel.add_order("bystander-key", {"service": "1", "link": f"https://a.com/{i}",
@@ -161,7 +165,8 @@ def prepared(server: Any) -> Iterator[Any]:
                                       "quantity": "100"})
     panel.refill("bystander-key", [23503])
     yield server
-    panel.reset()
+    server.stop()
+    panel.store.close()
 
 
 @settings(max_examples=250, deadline=None,

@@ -455,12 +455,15 @@ def test_create_account(panel: Panel) -> None:
 
 
 def test_reset(panel: Panel) -> None:
-    add(panel)
+    first = add(panel)
     panel.advance(1000)
     panel.reset()
     assert order_count(panel) == 0
     assert panel.balance(DEMO_KEY)[0] == Decimal("1000.00")
-    assert add(panel) == FIRST_ORDER_ID
+    # Ids are never reused (issue 16): a client that kept order 23501 must not see a new one
+    # under that id after a reset.
+    assert first == FIRST_ORDER_ID
+    assert add(panel) == FIRST_ORDER_ID + 1
 
 
 # ---------------------------------------------------------------- determinism

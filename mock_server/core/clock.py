@@ -8,6 +8,7 @@ given (time.time by default) and maps it: real (speed 1), scaled (speed N), froz
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable
@@ -52,6 +53,27 @@ class ClockState:
         if not speed > 0:
             raise ValueError(f"speed must be positive, got {speed!r}")
         return replace(self.rebased(wall), speed=speed)
+
+
+MAX_PANEL_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last instant a date can show
+MAX_SPEED = 1_000_000.0  # a day in under a tenth of a second: beyond this is no test, only noise
+MIN_SPEED = 0.001
+
+
+def check_clock(state: ClockState, wall: float) -> ClockState:
+    """`state` when it is a clock the panel can run on, else ValueError saying why: finite
+    anchors, a speed in [MIN_SPEED, MAX_SPEED] and panel time now within year 9999."""
+    if not (math.isfinite(state.anchor_wall) and math.isfinite(state.anchor_panel)):
+        raise ValueError("the clock must stay finite")
+    if not (isinstance(state.speed, (int, float)) and math.isfinite(state.speed)
+            and MIN_SPEED <= state.speed <= MAX_SPEED):
+        raise ValueError(f"speed must be a number in [{MIN_SPEED:g}, {MAX_SPEED:g}], got "
+                         f"{state.speed!r}")
+    now = state.now(wall)
+    if not 0 <= now <= MAX_PANEL_TIME:
+        raise ValueError(f"panel time {now:.0f} is outside 1970..9999 (at most "
+                         f"{MAX_PANEL_TIME:.0f} epoch seconds)")
+    return state
 
 
 def real_clock(speed: float = 1.0, wall: WallClock = time.time) -> ClockState:

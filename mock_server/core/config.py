@@ -78,7 +78,7 @@ def build_panel(config: Config) -> Panel:
     accounts = load_accounts(config.accounts)
     catalog = load_catalog(config.catalog)
     store = Store(config.db)
-    fresh = store.connection().execute("SELECT 1 FROM state").fetchone() is None
+    fresh = not store.ops.has_state(store.connection())
     panel = Panel(store, seed=config.seed, accounts=accounts, catalog=catalog, clock=clock)
     if not fresh:
         from smmkit.mock_server.core import steering as admin

@@ -106,6 +106,11 @@ def validate(spec: dict[str, Any]) -> dict[str, Any]:
             "probability": probability, "params": params}
 
 
+def _fault(row: Any) -> Fault:
+    return Fault(row.id, row.kind, row.action, row.key, row.remaining,
+                 row.probability, json.loads(row.params))
+
+
 class FaultBook:
     """The fault rules of one panel, shared through its store."""
 
@@ -123,43 +128,30 @@ class FaultBook:
 
     def _insert(self, rule: dict[str, Any]) -> Fault:
         with self.store.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO faults (kind, action, key, remaining, probability, params) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (rule["kind"], rule["action"], rule["key"], rule["remaining"],
-                 rule["probability"], json.dumps(rule["params"])))
-        return Fault(int(cur.lastrowid or 0), rule["kind"], rule["action"], rule["key"],
-                     rule["remaining"], rule["probability"], rule["params"])
+            fault_id = self.store.ops.insert_fault(
+                db, kind=rule["kind"], action=rule["action"], key=rule["key"],
+                remaining=rule["remaining"], probability=rule["probability"],
+                params=rule["params"])
+        return Fault(fault_id, rule["kind"], rule["action"], rule["key"], rule["remaining"],
+                     rule["probability"], rule["params"])
 
     def list(self) -> list[Fault]:
-        rows = self.store.connection().execute(
-            "SELECT id, kind, action, key, remaining, probability, params FROM faults ORDER BY id")
-        return [Fault(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+        return [_fault(r) for r in self.store.ops.faults(self.store.connection())]
 
     def clear(self, fault_id: int | None = None) -> int:
         with self.store.transaction() as db:
-            if fault_id is None:
-                return db.execute("DELETE FROM faults").rowcount
-            return db.execute("DELETE FROM faults WHERE id = ?", (fault_id,)).rowcount
+            return self.store.ops.delete_faults(db, fault_id)
 
     def pick(self, action: str, key: str | None) -> Fault | None:
         """The fault that strikes this request, if any (consuming a count / a random draw)."""
         with self.store.transaction() as db:
-            rows = db.execute(
-                "SELECT id, kind, action, key, remaining, probability, params, seen FROM faults "
-                "WHERE (action = '*' OR action = ?) AND (key IS NULL OR key = ?) ORDER BY id",
-                (action, key)).fetchall()
-            for r in rows:
-                if r[4] is not None:
-                    if r[4] <= 1:
-                        db.execute("DELETE FROM faults WHERE id = ?", (r[0],))
-                    else:
-                        db.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?",
-                                   (r[0],))
-                    return Fault(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
-                db.execute("UPDATE faults SET seen = seen + 1 WHERE id = ?", (r[0],))
-                if random.Random(f"{self.seed}:fault:{r[0]}:{r[7]}").random() < r[5]:
-                    return Fault(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
+            for r in self.store.ops.faults(db, action, key):
+                self.store.ops.use_fault(db, r.id, r.remaining)
+                if r.remaining is not None:
+                    return _fault(r)
+                draw = random.Random(f"{self.seed}:fault:{r.id}:{r.seen}").random()
+                if draw < r.probability:
+                    return _fault(r)
         return None
 
     def latency_seconds(self, fault: Fault) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
+from typing import Any
 
 PENDING = "Pending"
 PROCESSING = "Processing"
@@ -123,6 +124,27 @@ class Plan:
         return self.natural_end
 
 
+def plan_of(row: Any) -> Plan:
+    """The plan stored in a row (read by column name; the columns carry the field names)."""
+    return Plan(row.total, row.per_run, row.runs, row.interval, row.created_at,
+                row.start_at, row.unit_seconds, row.outcome, row.delivered_final,
+                row.start_count, row.cancel_at)
+
+
+def cancel_effect_at(plan: Plan, now: float) -> float | None:
+    """When a cancel accepted at `now` takes effect, or None when it comes too late (the order
+    is final by now, or its last unit is already delivered).
+
+    Normally `CANCEL_DELAY` after it was accepted; but an acknowledged cancel is honoured, so
+    when the order would finish within the delay, the cancel takes effect no later than the
+    delivery of its second-to-last unit: the order ends Canceled or Partial, never Completed.
+    """
+    if now >= plan.final_at or plan.delivered(now) >= plan.total:
+        return None
+    last_unit_but_one = plan.time_to_deliver(plan.total - 1) if plan.total > 1 else plan.start_at
+    return max(now, min(now + CANCEL_DELAY, last_unit_but_one))
+
+
 @dataclass(frozen=True, slots=True)
 class View:
     status: str
@@ -180,7 +202,8 @@ def with_outcome(plan: Plan, outcome: str, *, remains: int | None = None) -> Pla
 def final_state(plan: Plan) -> View:
     """Status and remains the order ends with."""
     if plan.cancel_at is not None and plan.cancel_at < plan.natural_end:
-        delivered = plan.delivered(plan.cancel_at)
+        # a cancel stops the delivery before its last unit (see cancel_effect_at)
+        delivered = min(plan.delivered(plan.cancel_at), plan.total - 1)
         status = CANCELED if delivered == 0 else PARTIAL
         return View(status, plan.total - delivered, plan.start_count if delivered else 0)
     if plan.outcome == "provider_cancel":

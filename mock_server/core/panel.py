@@ -1,19 +1,21 @@
 """The panel core: accounts, catalogue, orders, refills, cancels and money.
 
-Plain Python over a `Store`: no Flask, no request objects, no globals — the HTTP layer parses
-parameters, calls one method here and shapes the result. Every state change happens in one
-SQLite write transaction, so a request either changes everything it should or nothing.
+Plain Python over a `Store`: no Flask, no request objects, no globals, no SQL — the HTTP layer
+parses parameters, calls one method here and shapes the result; the store's named operations
+(`store.ops`, storage/tables.py) read and write the tables. Every state change happens in one
+write transaction, so a request either changes everything it should or nothing.
 Before every action the panel *settles*: orders whose final time has passed on the panel clock
 get their final status and refund, so balances and reported charges always agree
 (`balance + Σ reported charges = opening balance + top-ups`).
+
+Money moves through one door, `ops.move_money` (balance and ledger row together); an order's
+refund follows one rule, `money.refund_owed`, booked by `book_final` here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import sqlite3
 import sys
 import threading
 import time
@@ -22,10 +24,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from smmkit.mock_server.core import lifecycle as lc
 from smmkit.mock_server.core.catalog import Service, parse_add, parse_int, service_from_json
-from smmkit.mock_server.core.clock import ClockState
+from smmkit.mock_server.core.clock import ClockState, check_clock
 from smmkit.mock_server.core.errors import (
     ActiveOrder,
     CancelUnavailable,
@@ -39,19 +42,21 @@ from smmkit.mock_server.core.errors import (
     RefillNotFound,
     RefillUnavailable,
 )
-from smmkit.mock_server.core.money import ZERO, charge_for, parse_money, refund_for, round_money
+from smmkit.mock_server.core.money import (
+    ZERO,
+    charge_for,
+    parse_amount,
+    parse_currency,
+    refund_owed,
+    round_money,
+)
+from smmkit.mock_server.storage.schema import SEQUENCE_STARTS
 from smmkit.mock_server.storage.sqlite import Store
+from smmkit.mock_server.storage.tables import BalanceRefused, NoSuchAccount
 
-FIRST_ORDER_ID = 23501
-FIRST_REFILL_ID = 1
+FIRST_ORDER_ID = SEQUENCE_STARTS["orders"]
+FIRST_REFILL_ID = SEQUENCE_STARTS["refills"]
 MAX_ID = 2**62  # larger ids cannot exist; answering "unknown" keeps them away from SQLite
-# One query per request: the panel's now (same arithmetic as ClockState.now), whether any
-# order is due for settling by then, and whether any fault rule is armed.
-_PULSE = ("SELECT n, EXISTS(SELECT 1 FROM orders WHERE due_at <= n), EXISTS(SELECT 1 FROM faults) "
-          "FROM (SELECT CASE WHEN frozen THEN anchor_panel "
-          "ELSE anchor_panel + (? - anchor_wall) * speed END AS n FROM state)")
-_PLAN_COLUMNS = ("total, per_run, runs, interval, created_at, start_at, unit_seconds, outcome, "
-                 "delivered_final, start_count, cancel_at")
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,39 @@ class OrderView:
     currency: str
 
 
-def _plan(row: sqlite3.Row | tuple) -> lc.Plan:
-    return lc.Plan(*row[:11])
+def plan_values(plan: lc.Plan) -> tuple[Any, ...]:
+    """A plan's values in the order of the store's plan columns."""
+    return (plan.total, plan.per_run, plan.runs, plan.interval, plan.created_at,
+            plan.start_at, plan.unit_seconds, plan.outcome, plan.delivered_final,
+            plan.start_count, plan.cancel_at)
+
+
+def due_refund(row: Any) -> Decimal:
+    """The refund an unbooked order's final state implies (its row: charge and plan)."""
+    final = lc.final_state(lc.plan_of(row))
+    return refund_owed(Decimal(row.charge), final.status, final.remains, row.total)
+
+
+def book_final(ops: Any, db: Any, row: Any, final: lc.View, final_at: float,
+               *, at: float) -> Decimal:
+    """Book an order's final state and move the refund it implies (or the difference from a
+    refund booked before); the refund. Inside the caller's transaction. Raises
+    `BalanceRefused` when taking back an earlier refund would make the balance negative."""
+    charge, refunded = Decimal(row.charge), Decimal(row.refunded)
+    refund = refund_owed(charge, final.status, final.remains, row.total)
+    ops.book_final(db, row.id, status=final.status, remains=final.remains,
+                   start_count=final.start_count, final_at=final_at, refunded=refund)
+    if refund != refunded:
+        ops.move_money(db, row.account_id, refund - refunded, kind="refund", at=at,
+                       order_id=row.id)
+    return refund
+
+
+def refill_status(row: Any, now: float) -> str:
+    """A refill's status at `now` (a forced status wins over its plan)."""
+    if row.forced_status:
+        return str(row.forced_status)
+    return lc.refill_status_at(lc.RefillPlan(row.created_at, bool(row.rejected)), now)
 
 
 def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
@@ -102,23 +138,15 @@ def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
     while True:
         event.wait(timeout=1.0)
         panel = ref()
-        if panel is None:
+        if panel is None or panel.store.closed:
             return
         if event.is_set():
             event.clear()
             try:
                 panel.settle()
-            except sqlite3.Error as exc:  # the store is busy or closing: the next read retries
+            except Exception as exc:  # noqa: BLE001 - the booker must outlive any failure
                 print(f"smmkit: booking due orders failed: {exc}", file=sys.stderr)
         del panel
-
-
-def _due_refund(plan: lc.Plan, charge: Decimal) -> Decimal:
-    """The refund an order's final state implies (Partial: the undelivered part; Canceled: all)."""
-    final = lc.final_state(plan)
-    if final.status in (lc.PARTIAL, lc.CANCELED):
-        return refund_for(charge, final.remains, plan.total)
-    return ZERO
 
 
 class Panel:
@@ -135,63 +163,79 @@ class Panel:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.ops = store.ops  # the store's named operations: the only way to its tables
         self.seed = seed
         self.wall = wall
         self._initial_accounts = tuple(accounts)
         self._initial_catalog = tuple(catalog)
         self._initial_clock = clock or ClockState(wall(), wall())
-        self._catalog_cache: tuple[int, dict[int, Service]] = (-1, {})
+        self._catalog_cache: tuple[int | None, dict[int, Service]] = (-1, {})
         self._pinned = threading.local()  # the Moment of the request this thread is serving
         self._booking = threading.Event()  # set by reads that saw due orders: book them soon
         self._booker_pid = 0
-        if self.store.connection().execute("SELECT 1 FROM state").fetchone() is None:
+        for spec in self._initial_accounts:  # refused before anything is written
+            self._check_spec(spec)
+        if not self.ops.has_state(self.store.connection()):
             self._populate()
 
     # ------------------------------------------------------------ set-up and reset
 
     def _populate(self) -> None:
         with self.store.transaction() as db:
-            if db.execute("SELECT 1 FROM state").fetchone() is not None:
-                return  # another worker got there first
-            c = self._initial_clock
-            db.execute("INSERT INTO state VALUES (1, ?, ?, ?, ?, 0)",
-                       (c.anchor_wall, c.anchor_panel, c.speed, int(c.frozen)))
-            for spec in self._initial_accounts:
-                self._insert_account(db, spec)
-            for position, service in enumerate(self._initial_catalog):
-                db.execute("INSERT INTO services VALUES (?, ?, ?)",
-                           (service.service, position, json.dumps(service.to_json())))
+            if not self.ops.has_state(db):  # another worker may have got there first
+                self._fill(db)
+
+    def _fill(self, db: Any) -> None:
+        c = self._initial_clock
+        self.ops.init_state(db, c.anchor_wall, c.anchor_panel, c.speed, c.frozen,
+                            secrets.randbits(62))
+        for spec in self._initial_accounts:
+            self._insert_account(db, spec)
+        self.ops.replace_services(db, [(s.service, s.to_json()) for s in self._initial_catalog])
 
     def reset(self) -> None:
-        """Back to the initial accounts, catalogue and clock, with no orders or refills."""
+        """Back to the initial accounts, catalogue and clock, with no orders or refills — in
+        one transaction, so a request racing the reset sees the panel before or after it.
+        Order and refill ids are not reused."""
         with self.store.transaction() as db:
-            for table in ("state", "accounts", "services", "orders", "refills", "ledger"):
-                db.execute(f"DELETE FROM {table}")
-        self._populate()
-        self.catalog_changed()
+            self.ops.reset_all(db)
+            self._fill(db)  # a new catalogue version: every worker drops its cached copy
 
-    def catalog_changed(self) -> None:
+    def catalog_changed(self, db: Any = None) -> None:
         """Tell every worker its cached catalogue is stale (a random version cannot repeat)."""
-        with self.store.transaction() as db:
-            db.execute("UPDATE state SET catalog_version = ?", (secrets.randbits(62),))
+        if db is not None:
+            self.ops.set_catalog_version(db, secrets.randbits(62))
+            return
+        with self.store.transaction() as tx:
+            self.ops.set_catalog_version(tx, secrets.randbits(62))
 
     @staticmethod
-    def _insert_account(db: sqlite3.Connection, spec: AccountSpec) -> int:
-        balance = str(spec.balance)
+    def _check_spec(spec: AccountSpec) -> None:
         try:
-            cur = db.execute(
-                "INSERT INTO accounts (key, balance, currency, opening) VALUES (?, ?, ?, ?)",
-                (spec.key, balance, spec.currency, balance))
-        except sqlite3.IntegrityError:
-            raise ValueError(f"an account with key {spec.key!r} already exists") from None
-        return int(cur.lastrowid or 0)
+            parse_currency(spec.currency)
+            parse_amount(spec.balance, "balance")
+        except ValueError as exc:
+            raise ValueError(f"account {spec.key!r}: {exc}") from None
+
+    def _insert_account(self, db: Any, spec: AccountSpec) -> int:
+        self._check_spec(spec)
+        account_id = self.ops.insert_account(db, spec.key, spec.balance, spec.currency)
+        if account_id is None:
+            raise ValueError(f"an account with key {spec.key!r} already exists")
+        return account_id
 
     # ------------------------------------------------------------ clock
 
     def clock_state(self) -> ClockState:
-        row = self.store.connection().execute(
-            "SELECT anchor_wall, anchor_panel, speed, frozen FROM state").fetchone()
-        return ClockState(row[0], row[1], row[2], bool(row[3]))
+        return self._clock_from(self.ops.clock_row(self.store.connection()))
+
+    def _clock_from(self, row: Any | None) -> ClockState:
+        if row is None:  # only a store emptied from outside: fill it again
+            self._populate()
+            row = self.ops.clock_row(self.store.connection())
+        assert row is not None
+        return ClockState(row.anchor_wall, row.anchor_panel, row.speed,
+                          bool(row.frozen))
 
     def now(self) -> float:
         return self.clock_state().now(self.wall())
@@ -201,12 +245,17 @@ class Panel:
         pinned = getattr(self._pinned, "moment", None)
         if pinned is not None:
             return pinned
-        now, due, faults = self.store.connection().execute(_PULSE, (self.wall(),)).fetchone()
-        return Moment(now, bool(due), bool(faults))
+        row = self.ops.pulse(self.store.connection(), self.wall())
+        if row is None:
+            self._populate()
+            row = self.ops.pulse(self.store.connection(), self.wall())
+        return Moment(row.now, bool(row.due), bool(row.faults))
 
     @contextmanager
     def request(self) -> Iterator[Moment]:
-        """Serve one request at one instant: the clock is read once, whatever the request does."""
+        """Serve one request at one instant: the clock is read once, whatever the request does.
+        A transaction an earlier failure left open on this thread is ended first."""
+        self.store.ensure_clean()
         self._pinned.moment = None
         moment = self._pinned.moment = self.moment()
         try:
@@ -215,13 +264,13 @@ class Panel:
             self._pinned.moment = None
 
     def change_clock(self, change: Callable[[ClockState, float], ClockState]) -> ClockState:
-        """Apply `change(state, wall)` to the shared clock, then settle what became due."""
+        """Apply `change(state, wall)` to the shared clock, then settle what became due. A
+        change that would put the clock out of range (`check_clock`) raises ValueError and
+        changes nothing."""
         with self.store.transaction() as db:
-            row = db.execute(
-                "SELECT anchor_wall, anchor_panel, speed, frozen FROM state").fetchone()
-            new = change(ClockState(row[0], row[1], row[2], bool(row[3])), self.wall())
-            db.execute("UPDATE state SET anchor_wall=?, anchor_panel=?, speed=?, frozen=?",
-                       (new.anchor_wall, new.anchor_panel, new.speed, int(new.frozen)))
+            wall = self.wall()
+            new = check_clock(change(self._clock_from(self.ops.clock_row(db)), wall), wall)
+            self.ops.write_clock(db, new.anchor_wall, new.anchor_panel, new.speed, new.frozen)
         self.settle(new.now(self.wall()))
         return new
 
@@ -234,65 +283,59 @@ class Panel:
     def authenticate(self, key: object) -> Account:
         if not isinstance(key, str) or not key or len(key) > 256:
             raise InvalidKey("no key")
-        row = self.store.connection().execute(
-            "SELECT id, key, balance, currency, enabled FROM accounts WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None or not row[4]:
-            raise InvalidKey(f"unknown or disabled key {key[:8]!r}…")
-        return Account(row[0], row[1], Decimal(row[2]), row[3], bool(row[4]))
+        row = self.ops.account_by_key(self.store.connection(), key)
+        if row is None or not row.enabled:
+            raise InvalidKey("unknown or disabled key")  # never the key: messages get logged
+        return Account(row.id, row.key, Decimal(row.balance), row.currency,
+                       bool(row.enabled))
 
     def _account(self, who: Account | str) -> Account:
         return who if isinstance(who, Account) else self.authenticate(who)
 
     def create_account(self, key: str, balance: Decimal | str = "0", currency: str = "USD") -> None:
-        amount = parse_money(balance)
-        if amount < 0:
-            raise ValueError(f"an opening balance cannot be negative: {balance!r}")
+        amount = parse_amount(balance, "an opening balance")
         with self.store.transaction() as db:
-            self._insert_account(db, AccountSpec(key, amount, currency))
+            self._insert_account(db, AccountSpec(key, amount, parse_currency(currency)))
 
     def top_up(self, key: str, amount: Decimal | str) -> Decimal:
         """Add funds (a negative amount withdraws, never below zero); the new balance."""
-        value = parse_money(amount)
+        value = parse_amount(amount, "top-up", allow_negative=True)
         with self.store.transaction() as db:
-            row = db.execute("SELECT id, balance, topups FROM accounts WHERE key = ?",
-                             (key,)).fetchone()
+            row = self.ops.account_by_key(db, key)
             if row is None:
                 raise ValueError(f"unknown account {key!r}")
-            balance = Decimal(row[1]) + value
-            if balance < 0:
-                raise ValueError(f"top-up of {value} would make the balance negative")
-            db.execute("UPDATE accounts SET balance = ?, topups = ? WHERE id = ?",
-                       (str(balance), str(Decimal(row[2]) + value), row[0]))
-            db.execute("INSERT INTO ledger (account_id, at, kind, amount) VALUES (?, ?, ?, ?)",
-                       (row[0], self.now(), "topup", str(value)))
-        return balance
+            try:
+                return self.ops.move_money(db, row.id, value, kind="topup", at=self.now(),
+                                           topup=True)
+            except BalanceRefused as exc:
+                raise ValueError(f"top-up of {value} refused: {exc}") from None
 
     def balance(self, who: Account | str) -> tuple[Decimal, str]:
         """The balance with every refund already due, read without taking the write lock."""
         account = self._account(who)
         moment = self.moment()
-        query = "SELECT balance, currency FROM accounts WHERE id = ?"
         if not moment.due:
-            row = self.store.connection().execute(query, (account.id,)).fetchone()
-            return Decimal(row[0]), row[1]
+            row = self.ops.balance_of(self.store.connection(), account.id)
+            if row is None:
+                raise InvalidKey("account deleted")
+            return Decimal(row.balance), row.currency
         self._book_soon()
         with self.store.snapshot() as db:  # balance and unbooked refunds from one snapshot
-            row = db.execute(query, (account.id,)).fetchone()
-            pending = sum((_due_refund(_plan(r), Decimal(r[11])) for r in db.execute(
-                f"SELECT {_PLAN_COLUMNS}, charge FROM orders WHERE account_id = ? "
-                "AND due_at <= ?", (account.id, moment.now))), ZERO)
-        return Decimal(row[0]) + pending, row[1]
+            row = self.ops.balance_of(db, account.id)
+            if row is None:
+                raise InvalidKey("account deleted")
+            pending = sum((due_refund(r) for r in
+                           self.ops.due_orders(db, moment.now, account.id)), ZERO)
+        return Decimal(row.balance) + pending, row.currency
 
     # ------------------------------------------------------------ catalogue
 
     def catalog(self) -> dict[int, Service]:
         """Every service by id (enabled or not), cached per worker until the catalogue changes."""
         db = self.store.connection()
-        version = db.execute("SELECT catalog_version FROM state").fetchone()[0]
+        version = self.ops.catalog_version(db)
         if self._catalog_cache[0] != version:
-            rows = db.execute("SELECT data FROM services ORDER BY position, id").fetchall()
-            services = {s.service: s for s in (service_from_json(json.loads(r[0])) for r in rows)}
+            services = {s.service: s for s in map(service_from_json, self.ops.service_data(db))}
             self._catalog_cache = (version, services)
         return self._catalog_cache[1]
 
@@ -322,43 +365,29 @@ class Panel:
         total = request.total
         charge = (round_money(service.rate) if service.priced_per_package
                   else charge_for(service.rate, total))
+        ops = self.ops
         with self.store.transaction() as db:
             if moment.due:
                 self._settle_in(db, now)
-            active = db.execute(
-                "SELECT 1 FROM orders WHERE account_id = ? AND service_id = ? AND link = ? "
-                "AND due_at IS NOT NULL LIMIT 1", (account.id, service.service, request.link)
-            ).fetchone()
-            if active:
+            if ops.active_order_exists(db, account.id, service.service, request.link):
                 raise ActiveOrder(f"order for {request.link!r} on service {service.service} active")
-            balance = Decimal(db.execute("SELECT balance FROM accounts WHERE id = ?",
-                                         (account.id,)).fetchone()[0])
-            if balance < charge:
-                raise NotEnoughFunds(f"balance {balance} < charge {charge}")
-            last = db.execute("SELECT MAX(id) FROM orders").fetchone()[0]
-            order_id = FIRST_ORDER_ID if last is None else last + 1
+            order_id = ops.next_id(db, "orders")
             plan = lc.plan_order(
                 seed=self.seed, order_id=order_id, total=total, per_run=request.quantity,
                 runs=request.runs, interval_minutes=request.interval, created_at=now,
                 start_delay=service.start_delay, units_per_minute=service.speed)
-            db.execute(
-                f"INSERT INTO orders (id, account_id, service_id, link, charge, {_PLAN_COLUMNS}, "
-                "due_at, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (order_id, account.id, service.service, request.link, str(charge),
-                 *self._plan_values(plan), plan.final_at,
-                 json.dumps({"quantity": request.quantity, "runs": request.runs,
-                             "interval": request.interval, **request.extras})))
-            db.execute("UPDATE accounts SET balance = ? WHERE id = ?",
-                       (str(balance - charge), account.id))
-            db.execute("INSERT INTO ledger (account_id, at, kind, amount, order_id) "
-                       "VALUES (?, ?, 'charge', ?, ?)", (account.id, now, str(-charge), order_id))
+            ops.insert_order(db, order_id=order_id, account_id=account.id,
+                             service_id=service.service, link=request.link, charge=charge,
+                             plan=plan_values(plan), due_at=plan.final_at,
+                             params={"quantity": request.quantity, "runs": request.runs,
+                                     "interval": request.interval, **request.extras})
+            try:
+                ops.move_money(db, account.id, -charge, kind="charge", at=now, order_id=order_id)
+            except BalanceRefused as exc:
+                raise NotEnoughFunds(str(exc)) from None
+            except NoSuchAccount:  # deleted while this request was under way
+                raise InvalidKey("account deleted") from None
         return order_id
-
-    @staticmethod
-    def _plan_values(plan: lc.Plan) -> tuple:
-        return (plan.total, plan.per_run, plan.runs, plan.interval, plan.created_at,
-                plan.start_at, plan.unit_seconds, plan.outcome, plan.delivered_final,
-                plan.start_count, plan.cancel_at)
 
     def order_status(self, who: Account | str, order_id: int) -> OrderView:
         views = self.order_statuses(who, [order_id])
@@ -374,41 +403,34 @@ class Panel:
         account = self._account(who)
         now = self.moment().now
         ids = list(dict.fromkeys(order_ids))
-        rows = self._orders(account, ids,
-                            f"{_PLAN_COLUMNS}, id, charge, refunded, final_status, "
-                            "final_remains, final_start_count, due_at")
+        rows = self._orders(self.store.connection(), account, ids)
         result: dict[int, OrderView | PanelError] = {}
         for order_id in ids:
             row = rows.get(order_id)
             if row is None:
                 result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                 continue
-            charge = Decimal(row[12])
-            if row[14] is not None:
-                view, kept = lc.View(row[14], row[15], row[16]), charge - Decimal(row[13])
-            elif row[17] <= now:  # final, refund not booked yet: report what booking will do
+            charge = Decimal(row.charge)
+            if row.final_status is not None:
+                view = lc.View(row.final_status, row.final_remains,
+                               row.final_start_count)
+                kept = charge - Decimal(row.refunded)
+            elif row.due_at <= now:  # final, refund not booked yet: report what booking will do
                 self._book_soon()
-                plan = _plan(row)
-                view, kept = lc.final_state(plan), charge - _due_refund(plan, charge)
+                view, kept = lc.final_state(lc.plan_of(row)), charge - due_refund(row)
             else:
-                view, kept = lc.view_at(_plan(row), now), charge
+                view, kept = lc.view_at(lc.plan_of(row), now), charge
             result[order_id] = OrderView(order_id, kept, view.start_count, view.status,
                                          view.remains, account.currency)
         return result
 
-    def _orders(self, account: Account, ids: list[int], columns: str) -> dict[int, tuple]:
-        wanted = [i for i in ids if 0 < i < MAX_ID]
-        if not wanted:
-            return {}
-        marks = ",".join("?" * len(wanted))
-        rows = self.store.connection().execute(
-            f"SELECT {columns} FROM orders WHERE id IN ({marks}) AND account_id = ?",
-            (*wanted, account.id)).fetchall()
-        id_at = columns.split(", ").index("id") if not columns.startswith("id") else 0
-        return {row[id_at]: row for row in rows}
+    def _orders(self, db: Any, account: Account, ids: list[int]) -> dict[int, Any]:
+        return self.ops.orders_of(db, account.id, [i for i in ids if 0 < i < MAX_ID])
 
     def cancel(self, who: Account | str, order_ids: Iterable[int]) -> dict[int, PanelError | None]:
-        """Accept cancel requests (they take effect `CANCEL_DELAY` later); None = accepted."""
+        """Accept cancel requests; None = accepted. An accepted cancel takes effect
+        `CANCEL_DELAY` later, or sooner when the order would otherwise finish first: the
+        order then ends Canceled or Partial, never Completed (`lc.cancel_effect_at`)."""
         account = self._account(who)
         moment = self.moment()
         now = moment.now
@@ -418,21 +440,23 @@ class Panel:
         with self.store.transaction() as db:
             if moment.due:
                 self._settle_in(db, now)
-            rows = self._orders(account, ids, f"{_PLAN_COLUMNS}, id, service_id, due_at")
+            rows = self._orders(db, account, ids)
             for order_id in ids:
                 row = rows.get(order_id)
                 if row is None:
                     result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                     continue
-                service = catalog.get(row[12])
-                plan = _plan(row)
-                if service is None or not service.cancel or row[13] is None \
-                        or plan.cancel_at is not None:
+                service = catalog.get(row.service_id)
+                plan = lc.plan_of(row)
+                effect = None
+                if (service is not None and service.cancel and row.due_at is not None
+                        and plan.cancel_at is None):
+                    effect = lc.cancel_effect_at(plan, now)
+                if effect is None:
                     result[order_id] = CancelUnavailable(f"order {order_id} cannot be canceled")
                     continue
-                cancelled = replace(plan, cancel_at=now + lc.CANCEL_DELAY)
-                db.execute("UPDATE orders SET cancel_at = ?, due_at = ? WHERE id = ?",
-                           (cancelled.cancel_at, cancelled.final_at, order_id))
+                cancelled = replace(plan, cancel_at=effect)
+                self.ops.set_cancel(db, order_id, effect, cancelled.final_at)
                 result[order_id] = None
         return result
 
@@ -447,8 +471,7 @@ class Panel:
             moment = self.moment()
             now, due = moment.now, moment.due
         else:
-            due = self.store.connection().execute(
-                "SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= ?)", (now,)).fetchone()[0]
+            due = self.ops.any_due(self.store.connection(), now)
         if due:
             with self.store.transaction() as db:
                 self._settle_in(db, now)
@@ -464,32 +487,10 @@ class Panel:
                              name="smmkit-booker", daemon=True).start()
         self._booking.set()
 
-    def _settle_in(self, db: sqlite3.Connection, now: float) -> None:
-        rows = db.execute(
-            f"SELECT {_PLAN_COLUMNS}, id, account_id, charge FROM orders WHERE due_at <= ? "
-            "ORDER BY due_at, id", (now,)).fetchall()
-        for row in rows:
-            self._finalise(db, row[11], row[12], Decimal(row[13]), _plan(row))
-
-    @staticmethod
-    def _finalise(db: sqlite3.Connection, order_id: int, account_id: int, charge: Decimal,
-                  plan: lc.Plan, final: lc.View | None = None) -> None:
-        final = final or lc.final_state(plan)
-        refund = ZERO
-        if final.status in (lc.PARTIAL, lc.CANCELED):
-            refund = refund_for(charge, final.remains, plan.total)
-        db.execute("UPDATE orders SET final_status = ?, final_remains = ?, final_start_count = ?, "
-                   "final_at = ?, refunded = ?, due_at = NULL WHERE id = ?",
-                   (final.status, final.remains, final.start_count, plan.final_at, str(refund),
-                    order_id))
-        if refund:
-            balance = Decimal(db.execute("SELECT balance FROM accounts WHERE id = ?",
-                                         (account_id,)).fetchone()[0])
-            db.execute("UPDATE accounts SET balance = ? WHERE id = ?",
-                       (str(balance + refund), account_id))
-            db.execute("INSERT INTO ledger (account_id, at, kind, amount, order_id) "
-                       "VALUES (?, ?, 'refund', ?, ?)", (account_id, plan.final_at, str(refund),
-                                                        order_id))
+    def _settle_in(self, db: Any, now: float) -> None:
+        for row in self.ops.due_orders(db, now):
+            plan = lc.plan_of(row)
+            book_final(self.ops, db, row, lc.final_state(plan), plan.final_at, at=plan.final_at)
 
     # ------------------------------------------------------------ refills
 
@@ -504,69 +505,55 @@ class Panel:
         with self.store.transaction() as db:
             if moment.due:
                 self._settle_in(db, now)
-            rows = self._orders(account, ids, "id, service_id, final_status, final_at")
+            rows = self._orders(db, account, ids)
             for order_id in ids:
                 row = rows.get(order_id)
                 if row is None:
                     result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                     continue
-                service = catalog.get(row[1])
+                service = catalog.get(row.service_id)
                 if service is None or not service.refill:
                     result[order_id] = RefillDisabled(f"service of order {order_id} has no refill")
                     continue
-                if (row[2] not in (lc.COMPLETED, lc.PARTIAL)
-                        or now > row[3] + service.refill_days * 86400
+                if (row.final_status not in (lc.COMPLETED, lc.PARTIAL)
+                        or now > row.final_at + service.refill_days * 86400
                         or self._refill_in_flight(db, order_id, now)):
                     result[order_id] = RefillUnavailable(f"order {order_id} cannot be refilled now")
                     continue
-                last = db.execute("SELECT MAX(id) FROM refills").fetchone()[0]
-                refill_id = FIRST_REFILL_ID if last is None else last + 1
+                refill_id = self.ops.next_id(db, "refills")
                 plan = lc.plan_refill(seed=self.seed, refill_id=refill_id, created_at=now)
-                db.execute("INSERT INTO refills (id, order_id, account_id, created_at, rejected) "
-                           "VALUES (?, ?, ?, ?, ?)",
-                           (refill_id, order_id, account.id, now, int(plan.rejected)))
+                self.ops.insert_refill(db, refill_id, order_id, account.id, now, plan.rejected)
                 result[order_id] = refill_id
         return result
 
-    def _refill_in_flight(self, db: sqlite3.Connection, order_id: int, now: float) -> bool:
-        rows = db.execute("SELECT created_at, rejected, forced_status FROM refills "
-                          "WHERE order_id = ?", (order_id,)).fetchall()
-        return any(self._refill_status(row, now) not in lc.REFILL_FINAL for row in rows)
-
-    @staticmethod
-    def _refill_status(row: tuple, now: float) -> str:
-        if row[2]:
-            return str(row[2])
-        return lc.refill_status_at(lc.RefillPlan(row[0], bool(row[1])), now)
+    def _refill_in_flight(self, db: Any, order_id: int, now: float) -> bool:
+        return any(refill_status(row, now) not in lc.REFILL_FINAL
+                   for row in self.ops.refills_of_order(db, order_id))
 
     def refill_statuses(
         self, who: Account | str, refill_ids: Iterable[int]
     ) -> dict[int, str | PanelError]:
         account = self._account(who)
         now = self.now()
-        ids = [i for i in dict.fromkeys(refill_ids)]
-        wanted = [i for i in ids if 0 < i < MAX_ID]
-        rows: dict[int, tuple] = {}
-        if wanted:
-            marks = ",".join("?" * len(wanted))
-            for row in self.store.connection().execute(
-                    f"SELECT id, created_at, rejected, forced_status FROM refills "
-                    f"WHERE id IN ({marks}) AND account_id = ?", (*wanted, account.id)):
-                rows[row[0]] = row[1:]
-        return {i: (self._refill_status(rows[i], now) if i in rows
+        ids = list(dict.fromkeys(refill_ids))
+        rows = self.ops.refills_of(self.store.connection(), account.id,
+                                   [i for i in ids if 0 < i < MAX_ID])
+        return {i: (refill_status(rows[i], now) if i in rows
                     else RefillNotFound(f"no refill {i} for this key")) for i in ids}
 
     # ------------------------------------------------------------ audit
 
     def audit(self, key: str) -> dict[str, Decimal]:
-        """The conservation law's terms for one account (settled first)."""
+        """The conservation law's terms for one account (settled first), read in one snapshot:
+        balance and charges always agree, whatever runs at the same time."""
         self.settle()
-        db = self.store.connection()
-        row = db.execute("SELECT id, balance, opening, topups FROM accounts WHERE key = ?",
-                         (key,)).fetchone()
-        if row is None:
-            raise ValueError(f"unknown account {key!r}")
-        kept = sum((Decimal(c) - Decimal(r) for c, r in db.execute(
-            "SELECT charge, refunded FROM orders WHERE account_id = ?", (row[0],))), ZERO)
-        return {"balance": Decimal(row[1]), "charges": kept, "opening": Decimal(row[2]),
-                "topups": Decimal(row[3])}
+        with self.store.snapshot() as db:
+            row = self.ops.account_by_key(db, key)
+            if row is None:
+                raise ValueError(f"unknown account {key!r}")
+            kept = sum((Decimal(r.charge) - Decimal(r.refunded)
+                        for r in self.ops.kept_charges(db, row.id)), ZERO)
+            pending = sum((due_refund(r) for r in self.ops.due_orders(db, self.now(), row.id)),
+                          ZERO)
+        return {"balance": Decimal(row.balance) + pending, "charges": kept - pending,
+                "opening": Decimal(row.opening), "topups": Decimal(row.topups)}

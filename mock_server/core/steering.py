@@ -1,23 +1,40 @@
-"""What the control plane does to a panel: accounts, forced outcomes, catalogue edits,
-listings, reset and snapshots. Plain Python over `Panel`; no HTTP.
+"""What the control plane does to a panel: the clock, accounts, forced outcomes, catalogue
+edits, listings, reset and snapshots. Plain Python over `Panel`'s public face; no HTTP, no SQL.
 
-Every operation is one write transaction: it validates first and changes everything or nothing.
-Money stays conserved: forcing an order to a final status applies (or reverses) the refund the
-status implies, and setting a balance books the difference as a top-up.
+Every operation validates everything first, then runs as one write transaction: a refused call
+raises ControlError and changes nothing. Money stays conserved: forcing an order to a final
+status books the refund the status implies (`panel.book_final`), setting a balance books the
+difference as a top-up (`ops.move_money`, the one door money goes through).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from smmkit.mock_server.core import lifecycle as lc
 from smmkit.mock_server.core.catalog import Service, service_from_json
-from smmkit.mock_server.core.money import ZERO, format_money, parse_money, refund_for
-from smmkit.mock_server.core.panel import _PLAN_COLUMNS, AccountSpec, Panel, _plan
+from smmkit.mock_server.core.clock import MAX_SPEED, MIN_SPEED
+from smmkit.mock_server.core.money import (
+    MONEY_LIMIT,
+    ZERO,
+    format_money,
+    parse_amount,
+    parse_currency,
+)
+from smmkit.mock_server.core.panel import (
+    MAX_ID,
+    AccountSpec,
+    Panel,
+    book_final,
+    refill_status,
+)
+from smmkit.mock_server.core.snapshots import SNAPSHOT_FORMAT, check_snapshot
+from smmkit.mock_server.storage.tables import BalanceRefused
+
+MAX_SECONDS = 100 * 366 * 86400  # a clock move of more than a century is a typo, not a test
 
 
 class ControlError(ValueError):
@@ -28,15 +45,19 @@ class NotFound(ControlError):
     pass
 
 
-# ---------------------------------------------------------------- accounts
+def parse_id(value: Any, what: str) -> int:
+    """An id from a URL or JSON: ASCII digits only (not '²' or '٣'), below 2^62."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) >= MAX_ID:
+        raise NotFound(f"unknown {what} {text[:40]!r}")
+    return int(text)
 
 
-def list_accounts(panel: Panel) -> list[dict[str, Any]]:
-    panel.settle()
-    rows = panel.store.connection().execute(
-        "SELECT key, balance, currency, enabled, opening, topups FROM accounts ORDER BY id")
-    return [{"key": k, "balance": _m(b), "currency": c, "enabled": bool(e), "opening": _m(o),
-             "topups": _m(t)} for k, b, c, e, o, t in rows]
+def parse_count(value: str, what: str, *, high: int = 100_000) -> int:
+    """A count from a query string: ASCII digits, at most `high`."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 9 or int(value) > high:
+        raise ControlError(f"{what} must be a whole number up to {high}, got {value[:40]!r}")
+    return int(value)
 
 
 def _m(amount: str | Decimal) -> str:
@@ -44,138 +65,193 @@ def _m(amount: str | Decimal) -> str:
     return format_money(Decimal(amount))
 
 
+def _amount(value: Any, what: str, *, allow_negative: bool = False) -> Decimal:
+    try:
+        return parse_amount(value, what, allow_negative=allow_negative)
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+
+
+def _currency(value: Any) -> str:
+    try:
+        return parse_currency(value.upper() if isinstance(value, str) else value)
+    except ValueError:
+        raise ControlError(f"bad currency {value!r}: three letters") from None  # as in 0.1
+
+
+# ---------------------------------------------------------------- clock
+
+
+def _clock(panel: Panel, change: Any) -> None:
+    try:
+        panel.change_clock(change)
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+
+
+def advance_clock(panel: Panel, seconds: float) -> None:
+    if not 0 <= seconds <= MAX_SECONDS:
+        raise ControlError(f"a clock advance must be between 0 and {MAX_SECONDS} seconds "
+                           f"(a century), got {seconds:g}")
+    _clock(panel, lambda c, wall: c.advanced(wall, seconds))
+
+
+def set_clock(panel: Panel, target: float) -> None:
+    if not target == target or target in (float("inf"), float("-inf")):  # NaN, ±Infinity
+        raise ControlError(f"bad time {target!r}: a finite epoch second")
+    if target < panel.now():
+        raise ControlError("the clock cannot go backwards (orders already settled)")
+    _clock(panel, lambda c, wall: c.set_to(wall, target))
+
+
+def set_speed(panel: Panel, speed: Any) -> None:
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) \
+            or not MIN_SPEED <= speed <= MAX_SPEED:
+        raise ControlError(f"speed must be a number in [{MIN_SPEED:g}, {MAX_SPEED:g}], "
+                           f"got {speed!r}")
+    _clock(panel, lambda c, wall: c.with_speed(wall, float(speed)))
+
+
+def freeze_clock(panel: Panel) -> None:
+    _clock(panel, lambda c, wall: c.frozen_at(wall))
+
+
+def resume_clock(panel: Panel) -> None:
+    _clock(panel, lambda c, wall: c.resumed(wall))
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def _account_json(row: Any) -> dict[str, Any]:
+    return {"key": row.key, "balance": _m(row.balance), "currency": row.currency,
+            "enabled": bool(row.enabled), "opening": _m(row.opening),
+            "topups": _m(row.topups)}
+
+
+def list_accounts(panel: Panel) -> list[dict[str, Any]]:
+    panel.settle()
+    return [_account_json(row) for row in panel.ops.accounts(panel.store.connection())]
+
+
 def get_account(panel: Panel, key: str) -> dict[str, Any]:
-    for account in list_accounts(panel):
-        if account["key"] == key:
-            terms = panel.audit(key)
-            return {**account, "charges": _m(terms["charges"])}
-    raise NotFound(f"unknown account {key!r}")
+    """One account with its kept charges, read in one snapshot: balance + charges always equal
+    opening + top-ups, whatever the API does meanwhile."""
+    try:
+        terms = panel.audit(key)
+    except ValueError:
+        raise NotFound(f"unknown account {key!r}") from None
+    view = {"key": key, "balance": _m(terms["balance"]), "opening": _m(terms["opening"]),
+            "topups": _m(terms["topups"]), "charges": _m(terms["charges"])}
+    row = panel.ops.account_by_key(panel.store.connection(), key)
+    if row is None:
+        raise NotFound(f"unknown account {key!r}")
+    return {**view, "currency": row.currency, "enabled": bool(row.enabled),
+            "key": key}
 
 
-def update_account(panel: Panel, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+def update_account(panel: Panel, key: str, changes: Any) -> dict[str, Any]:
     """Apply any of balance (set), top_up (add), currency, enabled — all or none."""
+    if not isinstance(changes, dict):
+        raise ControlError("the changes must be a JSON object")
     unknown = set(changes) - {"balance", "top_up", "currency", "enabled"}
     if unknown:
-        raise ControlError(f"unknown account fields: {', '.join(sorted(unknown))}")
+        raise ControlError(f"unknown account fields: {', '.join(sorted(map(str, unknown)))}")
+    target = _amount(changes["balance"], "balance") if "balance" in changes else None
+    top_up = (_amount(changes["top_up"], "top_up", allow_negative=True)
+              if "top_up" in changes else ZERO)
+    currency = _currency(changes["currency"]) if "currency" in changes else None
+    enabled = changes.get("enabled")
+    if "enabled" in changes and not isinstance(enabled, bool):
+        raise ControlError(f"enabled must be true or false, got {enabled!r}")
     with panel.store.transaction() as db:
-        row = db.execute("SELECT id, balance, topups FROM accounts WHERE key = ?",
-                         (key,)).fetchone()
+        row = panel.ops.account_by_key(db, key)
         if row is None:
             raise NotFound(f"unknown account {key!r}")
-        balance, topups = Decimal(row[1]), Decimal(row[2])
-        delta = ZERO
-        if "balance" in changes:
-            delta = _amount(changes["balance"], "balance") - balance
-        if "top_up" in changes:
-            delta += _amount(changes["top_up"], "top_up", allow_negative=True)
-        if balance + delta < 0:
-            raise ControlError(f"balance would become negative ({balance + delta})")
-        if "currency" in changes:
-            currency = changes["currency"]
-            if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
-                raise ControlError(f"bad currency {currency!r}: three letters")
-            db.execute("UPDATE accounts SET currency = ? WHERE id = ?", (currency.upper(), row[0]))
-        if "enabled" in changes:
-            if not isinstance(changes["enabled"], bool):
-                raise ControlError(f"enabled must be true or false, got {changes['enabled']!r}")
-            db.execute("UPDATE accounts SET enabled = ? WHERE id = ?",
-                       (int(changes["enabled"]), row[0]))
+        delta = top_up + (target - Decimal(row.balance) if target is not None else ZERO)
         if delta:
-            db.execute("UPDATE accounts SET balance = ?, topups = ? WHERE id = ?",
-                       (str(balance + delta), str(topups + delta), row[0]))
-            db.execute("INSERT INTO ledger (account_id, at, kind, amount) VALUES (?, ?, ?, ?)",
-                       (row[0], panel.now(), "topup", str(delta)))
+            try:
+                panel.ops.move_money(db, row.id, delta, kind="topup", at=panel.now(),
+                                     topup=True)
+            except BalanceRefused as exc:
+                after = exc.balance + exc.delta
+                raise ControlError(f"balance would become negative ({after})" if after < 0 else
+                                   f"balance would be above {MONEY_LIMIT - 1} ({after})") from None
+        panel.ops.set_account_flags(db, row.id, currency=currency, enabled=enabled)
     return get_account(panel, key)
 
 
-def create_account(panel: Panel, data: dict[str, Any]) -> dict[str, Any]:
+def create_account(panel: Panel, data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ControlError("an account must be a JSON object")
     key = data.get("key")
     if not isinstance(key, str) or not key.strip() or len(key) > 256:
         raise ControlError("an account needs a non-empty string key")
     balance = _amount(data.get("balance", "0"), "balance")
-    currency = data.get("currency", "USD")
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
-        raise ControlError(f"bad currency {currency!r}: three letters")
+    currency = _currency(data.get("currency", "USD"))
     try:
-        panel.create_account(key, balance, currency.upper())
+        panel.create_account(key, balance, currency)
     except ValueError as exc:
         raise ControlError(str(exc)) from None
     return get_account(panel, key)
 
 
-def _forget_history(db: Any, key: str) -> int:
-    """Delete one account's orders, refills and ledger inside `db`'s transaction; its id."""
-    row = db.execute("SELECT id FROM accounts WHERE key = ?", (key,)).fetchone()
-    if row is None:
-        raise NotFound(f"unknown account {key!r}")
-    for table in ("orders", "refills", "ledger"):
-        db.execute(f"DELETE FROM {table} WHERE account_id = ?", (row[0],))
-    return int(row[0])
-
-
 def delete_account(panel: Panel, key: str) -> None:
+    """The account and its history go in one transaction (API requests racing it see the
+    account whole or not at all); its order ids stay used."""
     with panel.store.transaction() as db:
-        db.execute("DELETE FROM accounts WHERE id = ?", (_forget_history(db, key),))
+        row = panel.ops.account_by_key(db, key)
+        if row is None:
+            raise NotFound(f"unknown account {key!r}")
+        panel.ops.delete_account(db, row.id)
 
 
 def reset_account(panel: Panel, key: str) -> dict[str, Any]:
     """Forget one account's orders and refills; its balance goes back to its opening."""
     with panel.store.transaction() as db:
-        db.execute("UPDATE accounts SET balance = opening, topups = '0', enabled = 1 "
-                   "WHERE id = ?", (_forget_history(db, key),))
+        row = panel.ops.account_by_key(db, key)
+        if row is None:
+            raise NotFound(f"unknown account {key!r}")
+        panel.ops.forget_history(db, row.id)
+        panel.ops.reopen_account(db, row.id)
     return get_account(panel, key)
-
-
-def _amount(value: Any, what: str, *, allow_negative: bool = False) -> Decimal:
-    if isinstance(value, float):
-        raise ControlError(f"{what} must be a decimal string or an integer, not a float")
-    try:
-        amount = parse_money(value)
-    except ValueError:
-        raise ControlError(f"{what} is not an amount: {value!r}") from None
-    if amount < 0 and not allow_negative:
-        raise ControlError(f"{what} cannot be negative: {value!r}")
-    return amount
 
 
 # ---------------------------------------------------------------- orders and refills
 
-_ORDER_SELECT = (f"SELECT {_PLAN_COLUMNS}, id, account_id, charge, refunded, final_status, "
-                 "final_remains, final_start_count, service_id, link, params, due_at FROM orders")
 
-
-def _order_dict(panel: Panel, row: tuple, keys: dict[int, str], now: float) -> dict[str, Any]:
-    plan = _plan(row)
-    view = lc.View(row[15], row[16], row[17]) if row[15] else lc.view_at(plan, now)
+def _order_dict(row: Any, keys: dict[int, str], now: float) -> dict[str, Any]:
+    plan = lc.plan_of(row)
+    if row.final_status:
+        view = lc.View(row.final_status, row.final_remains, row.final_start_count)
+    else:
+        view = lc.view_at(plan, now)
     return {
-        "order": row[11], "key": keys.get(row[12]), "service": row[18], "link": row[19],
-        "status": view.status, "remains": view.remains, "start_count": view.start_count,
-        "quantity": plan.total, "charge": _m(Decimal(row[13]) - Decimal(row[14])),
-        "charged": _m(row[13]), "refunded": _m(row[14]), "outcome": plan.outcome,
-        "created_at": plan.created_at, "final_at": plan.final_at, "active": row[21] is not None,
-        "params": json.loads(row[20]),
+        "order": row.id, "key": keys.get(row.account_id), "service": row.service_id,
+        "link": row.link, "status": view.status, "remains": view.remains,
+        "start_count": view.start_count, "quantity": plan.total,
+        "charge": _m(Decimal(row.charge) - Decimal(row.refunded)),
+        "charged": _m(row.charge), "refunded": _m(row.refunded), "outcome": plan.outcome,
+        "created_at": plan.created_at, "final_at": plan.final_at,
+        "active": row.due_at is not None, "params": json.loads(row.params),
     }
 
 
 def list_orders(panel: Panel, *, key: str | None = None, status: str | None = None,
                 service: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
     now = panel.settle()
-    db = panel.store.connection()
-    keys = dict(db.execute("SELECT id, key FROM accounts").fetchall())
-    where, args = [], []
-    if key is not None:
-        ids = [i for i, k in keys.items() if k == key]
-        if not ids:
-            raise NotFound(f"unknown account {key!r}")
-        where.append("account_id = ?")
-        args.append(ids[0])
-    if service is not None:
-        where.append("service_id = ?")
-        args.append(service)
-    sql = _ORDER_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+    with panel.store.snapshot() as db:
+        keys = panel.ops.account_keys(db)
+        account_id = None
+        if key is not None:
+            ids = [i for i, k in keys.items() if k == key]
+            if not ids:
+                raise NotFound(f"unknown account {key!r}")
+            account_id = ids[0]
+        rows = panel.ops.orders(db, account_id=account_id, service_id=service)
     result = []
-    for row in db.execute(sql, args):
-        order = _order_dict(panel, row, keys, now)
+    for row in rows:
+        order = _order_dict(row, keys, now)
         if status is None or order["status"].lower() == status.lower():
             result.append(order)
             if len(result) >= limit:
@@ -185,51 +261,52 @@ def list_orders(panel: Panel, *, key: str | None = None, status: str | None = No
 
 def get_order(panel: Panel, order_id: int) -> dict[str, Any]:
     now = panel.settle()
-    db = panel.store.connection()
-    row = db.execute(_ORDER_SELECT + " WHERE id = ?", (order_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"unknown order {order_id}")
-    return _order_dict(panel, row, dict(db.execute("SELECT id, key FROM accounts").fetchall()),
-                       now)
+    with panel.store.snapshot() as db:
+        row = panel.ops.order(db, order_id)
+        if row is None:
+            raise NotFound(f"unknown order {order_id}")
+        keys = panel.ops.account_keys(db)
+    return _order_dict(row, keys, now)
 
 
-def force_order(panel: Panel, order_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def force_order(panel: Panel, order_id: int, changes: Any) -> dict[str, Any]:
     """Steer one order: `outcome` (where it will end), or `status` with `remains` /
     `start_count` now. Only legal transitions unless `force: true`; refunds follow."""
+    if not isinstance(changes, dict):
+        raise ControlError("the changes must be a JSON object")
     unknown = set(changes) - {"status", "remains", "start_count", "outcome", "force"}
     if unknown:
-        raise ControlError(f"unknown order fields: {', '.join(sorted(unknown))}")
+        raise ControlError(f"unknown order fields: {', '.join(sorted(map(str, unknown)))}")
     force = changes.get("force", False)
     if not isinstance(force, bool):
         raise ControlError("force must be true or false")
+    remains = _int_or_none(changes.get("remains"), "remains")
+    start_count = None
+    if "start_count" in changes:
+        start_count = _int_or_none(changes["start_count"], "start_count")
+        if start_count is None or start_count < 0:
+            raise ControlError("start_count must be a non-negative integer")
     now = panel.settle()
     with panel.store.transaction() as db:
-        row = db.execute(_ORDER_SELECT + " WHERE id = ?", (order_id,)).fetchone()
+        row = panel.ops.order(db, order_id)
         if row is None:
             raise NotFound(f"unknown order {order_id}")
-        plan, charge, refunded = _plan(row), Decimal(row[13]), Decimal(row[14])
-        current = row[15] or lc.view_at(plan, now).status
+        plan = lc.plan_of(row)
+        current = row.final_status or lc.view_at(plan, now).status
         if "outcome" in changes:
-            if row[21] is None:
+            if row.due_at is None:
                 raise ControlError(f"order {order_id} is already {current}; its outcome is set")
-            remains = _int_or_none(changes.get("remains"), "remains")
             try:
                 plan = lc.with_outcome(plan, str(changes["outcome"]), remains=remains)
             except ValueError as exc:
                 raise ControlError(str(exc)) from None
-            _write_plan(db, order_id, plan)
-        elif "status" in changes:
-            _force_status(db, panel, row, plan, charge, refunded, current, changes, force, now)
-        elif "remains" in changes:
-            _force_status(db, panel, row, plan, charge, refunded, current,
-                          {**changes, "status": current}, force, now)
-        if "start_count" in changes:
-            start_count = _int_or_none(changes["start_count"], "start_count")
-            if start_count is None or start_count < 0:
-                raise ControlError("start_count must be a non-negative integer")
-            db.execute("UPDATE orders SET start_count = ?, final_start_count = CASE WHEN "
-                       "final_status IS NULL THEN NULL ELSE ? END WHERE id = ?",
-                       (start_count, start_count, order_id))
+            _write_plan(panel, db, order_id, plan)
+        elif "status" in changes or "remains" in changes:
+            status = changes.get("status", current)
+            _force_status(panel, db, row, plan, current, status, remains,
+                          "remains" in changes, force, now)
+        if start_count is not None:
+            panel.ops.set_start_count(db, order_id, start_count)
     panel.settle()
     return get_order(panel, order_id)
 
@@ -239,50 +316,48 @@ def _int_or_none(value: Any, what: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ControlError(f"{what} must be an integer, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise ControlError(f"{what} must be an integer, got {value!r}") from None
+    text = str(value).strip()
+    body = text[1:] if text[:1] == "-" else text
+    if not (body.isascii() and body.isdigit()) or len(body) > 18:
+        raise ControlError(f"{what} must be an integer, got {value!r}")
+    return int(text)
 
 
-def _write_plan(db: Any, order_id: int, plan: lc.Plan) -> None:
-    db.execute("UPDATE orders SET start_at = ?, unit_seconds = ?, outcome = ?, "
-               "delivered_final = ?, cancel_at = ?, due_at = ? WHERE id = ?",
-               (plan.start_at, plan.unit_seconds, plan.outcome, plan.delivered_final,
-                plan.cancel_at, plan.final_at, order_id))
+def _write_plan(panel: Panel, db: Any, order_id: int, plan: lc.Plan) -> None:
+    panel.ops.write_plan(db, order_id, per_run=plan.per_run, runs=plan.runs,
+                         interval=plan.interval, created_at=plan.created_at,
+                         start_at=plan.start_at, unit_seconds=plan.unit_seconds,
+                         outcome=plan.outcome, delivered_final=plan.delivered_final,
+                         cancel_at=plan.cancel_at, due_at=plan.final_at)
 
 
-def _force_status(db: Any, panel: Panel, row: tuple, plan: lc.Plan, charge: Decimal,
-                  refunded: Decimal, current: str, changes: dict[str, Any], force: bool,
-                  now: float) -> None:
-    order_id, account_id = row[11], row[12]
-    status = changes["status"]
+def _force_status(panel: Panel, db: Any, row: Any, plan: lc.Plan, current: str, status: Any,
+                  remains: int | None, remains_given: bool, force: bool, now: float) -> None:
+    order_id = row.id
     if status not in lc.ORDER_STATUSES:
         raise ControlError(f"unknown status {status!r}; one of {', '.join(lc.ORDER_STATUSES)}")
     if status != current and not force and not lc.reachable(current, status):
         raise ControlError(f"illegal transition {current} -> {status} for order {order_id} "
                            "(send force: true to override)")
-    if status == current and current in lc.FINAL and not force and "remains" in changes:
+    if status == current and current in lc.FINAL and not force and remains_given:
         raise ControlError(f"order {order_id} is already {current} (send force: true)")
-    remains = _int_or_none(changes.get("remains"), "remains")
     total = plan.total
     if status in lc.FINAL:
-        remains = {lc.COMPLETED: 0, lc.CANCELED: total}.get(status, remains)
-        if status == lc.COMPLETED and changes.get("remains") is not None:
-            remains = _int_or_none(changes["remains"], "remains")
+        if status == lc.COMPLETED:
             if remains is not None and remains > 0:
                 raise ControlError("a Completed order has remains <= 0")
-        if status == lc.PARTIAL:
+            remains = 0 if remains is None else remains
+        elif status == lc.CANCELED:
+            remains = total
+        else:
             remains = remains if remains is not None else max(1, total // 2)
             if not 0 < remains < total:
                 raise ControlError(f"a Partial order needs 0 < remains < {total}, got {remains}")
-        new_refund = (refund_for(charge, remains or 0, total)
-                      if status in (lc.PARTIAL, lc.CANCELED) else ZERO)
-        start_count = 0 if status == lc.CANCELED else plan.start_count
-        _move_money(db, account_id, order_id, new_refund - refunded, now)
-        db.execute("UPDATE orders SET final_status = ?, final_remains = ?, final_start_count = ?, "
-                   "final_at = ?, refunded = ?, due_at = NULL WHERE id = ?",
-                   (status, remains, start_count, now, str(new_refund), order_id))
+        final = lc.View(status, remains, 0 if status == lc.CANCELED else plan.start_count)
+        try:
+            book_final(panel.ops, db, row, final, now, at=now)
+        except BalanceRefused as exc:
+            raise ControlError(f"reversing the refund refused: {exc}") from None
         return
     # Back to a non-final status: the order becomes active again, on a plan that shows it now.
     delay = max(plan.start_at - plan.created_at, 1.0)
@@ -301,92 +376,100 @@ def _force_status(db: Any, panel: Panel, row: tuple, plan: lc.Plan, charge: Deci
     if plan.outcome == "provider_cancel" or (
             plan.outcome == "partial" and plan.delivered_final <= delivered_now):
         new_plan = replace(new_plan, outcome="normal", delivered_final=total)
-    _move_money(db, account_id, order_id, -refunded, now)
-    db.execute("UPDATE orders SET per_run = ?, runs = ?, interval = ?, created_at = ?, "
-               "final_status = NULL, final_remains = NULL, final_start_count = NULL, "
-               "final_at = NULL, refunded = '0' WHERE id = ?",
-               (new_plan.per_run, new_plan.runs, new_plan.interval, new_plan.created_at,
-                order_id))
-    _write_plan(db, order_id, new_plan)
-
-
-def _move_money(db: Any, account_id: int, order_id: int, refund_delta: Decimal,
-                now: float) -> None:
-    """Credit (or, reversing a refund, debit) an account; never below zero."""
-    if not refund_delta:
-        return
-    balance = Decimal(db.execute("SELECT balance FROM accounts WHERE id = ?",
-                                 (account_id,)).fetchone()[0])
-    if balance + refund_delta < 0:
-        raise ControlError(f"reversing the refund would make the balance negative "
-                           f"({balance + refund_delta})")
-    db.execute("UPDATE accounts SET balance = ? WHERE id = ?",
-               (str(balance + refund_delta), account_id))
-    db.execute("INSERT INTO ledger (account_id, at, kind, amount, order_id) VALUES (?, ?, ?, ?, ?)",
-               (account_id, now, "refund", str(refund_delta), order_id))
+    refunded = Decimal(row.refunded)
+    if refunded:
+        try:
+            panel.ops.move_money(db, row.account_id, -refunded, kind="refund", at=now,
+                                 order_id=order_id)
+        except BalanceRefused as exc:
+            raise ControlError(f"reversing the refund refused: {exc}") from None
+    panel.ops.unbook_final(db, order_id)
+    _write_plan(panel, db, order_id, new_plan)
 
 
 def list_refills(panel: Panel, *, key: str | None = None) -> list[dict[str, Any]]:
     now = panel.now()
-    db = panel.store.connection()
-    keys = dict(db.execute("SELECT id, key FROM accounts").fetchall())
-    rows = db.execute("SELECT id, order_id, account_id, created_at, rejected, forced_status "
-                      "FROM refills ORDER BY id DESC").fetchall()
-    return [{"refill": r[0], "order": r[1], "key": keys.get(r[2]), "created_at": r[3],
-             "status": Panel._refill_status(r[3:], now)}
-            for r in rows if key is None or keys.get(r[2]) == key]
+    with panel.store.snapshot() as db:
+        keys = panel.ops.account_keys(db)
+        rows = panel.ops.refills(db)
+    return [{"refill": r.id, "order": r.order_id, "key": keys.get(r.account_id),
+             "created_at": r.created_at, "status": refill_status(r, now)}
+            for r in rows if key is None or keys.get(r.account_id) == key]
 
 
-def force_refill(panel: Panel, refill_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def force_refill(panel: Panel, refill_id: int, changes: Any) -> dict[str, Any]:
+    if not isinstance(changes, dict):
+        raise ControlError("the changes must be a JSON object")
     status, force = changes.get("status"), changes.get("force", False)
     if status not in lc.REFILL_STATUSES:
         raise ControlError(f"unknown refill status {status!r}; one of "
                            f"{', '.join(lc.REFILL_STATUSES)}")
     with panel.store.transaction() as db:
-        row = db.execute("SELECT created_at, rejected, forced_status FROM refills WHERE id = ?",
-                         (refill_id,)).fetchone()
+        row = panel.ops.refill(db, refill_id)
         if row is None:
             raise NotFound(f"unknown refill {refill_id}")
-        current = Panel._refill_status(row, panel.now())
+        current = refill_status(row, panel.now())
         if not force and not lc.reachable(current, status, lc.REFILL_TRANSITIONS):
             raise ControlError(f"illegal refill transition {current} -> {status} "
                                "(send force: true to override)")
-        db.execute("UPDATE refills SET forced_status = ? WHERE id = ?", (status, refill_id))
+        panel.ops.force_refill(db, refill_id, status)
     return next(r for r in list_refills(panel) if r["refill"] == refill_id)
 
 
 # ---------------------------------------------------------------- catalogue
 
+SERVICE_BOUNDS = {"service": MAX_ID - 1, "min": 10**12, "max": 10**12, "speed": 10**9,
+                  "start_delay": 10 * 366 * 86400, "refill_days": 3660}
 
-def upsert_service(panel: Panel, service_id: int | None, data: dict[str, Any]) -> dict[str, Any]:
+
+def check_service(service: Service) -> Service:
+    """A service whose every number the panel can compute with: rate with at most 15 integer
+    digits and 10 decimals, the largest order's charge within what money holds."""
+    for name, high in SERVICE_BOUNDS.items():
+        if not 0 <= getattr(service, name) <= high:
+            raise ControlError(f"service {service.service}: {name} must be in [0, {high}], "
+                               f"got {getattr(service, name)}")
+    rate = service.rate
+    exponent = rate.as_tuple().exponent
+    if not rate.is_finite() or rate.adjusted() >= 15 or (isinstance(exponent, int)
+                                                          and exponent < -10):
+        raise ControlError(f"service {service.service}: rate {rate} must have at most 15 digits "
+                           "before the point and 10 after")
+    largest = rate if service.priced_per_package else rate * service.max / 1000
+    if largest >= MONEY_LIMIT:
+        raise ControlError(f"service {service.service}: an order of max {service.max} would "
+                           f"cost {largest}, more than money holds")
+    return service
+
+
+def upsert_service(panel: Panel, service_id: int | None, data: Any) -> dict[str, Any]:
     """Add a service (service_id None) or change fields of one; orders keep their price."""
+    if not isinstance(data, dict):
+        raise ControlError("a service must be a JSON object")
     current = panel.catalog().get(service_id) if service_id is not None else None
     if service_id is not None and current is None:
         raise NotFound(f"unknown service {service_id}")
-    base = current.to_json() if current else {}
-    merged = {**base, **data}
+    merged = {**(current.to_json() if current else {}), **data}
     if current is not None:
         merged["service"] = service_id
     try:
         service = service_from_json(merged)
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
         raise ControlError(str(exc)) from None
+    check_service(service)
     if current is None and service.service in panel.catalog():
         raise ControlError(f"service {service.service} already exists")
     with panel.store.transaction() as db:
-        position = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM services").fetchone()[0]
-        db.execute("INSERT INTO services (id, position, data) VALUES (?, ?, ?) ON CONFLICT(id) "
-                   "DO UPDATE SET data = excluded.data",
-                   (service.service, position, json.dumps(service.to_json())))
-    panel.catalog_changed()
+        panel.ops.upsert_service(db, service.service, service.to_json())
+        panel.catalog_changed(db)
     return service.to_json()
 
 
 def remove_service(panel: Panel, service_id: int) -> None:
     with panel.store.transaction() as db:
-        if db.execute("DELETE FROM services WHERE id = ?", (service_id,)).rowcount == 0:
+        if not panel.ops.delete_service(db, service_id):
             raise NotFound(f"unknown service {service_id}")
-    panel.catalog_changed()
+        panel.catalog_changed(db)
 
 
 def list_services(panel: Panel) -> list[dict[str, Any]]:
@@ -395,45 +478,38 @@ def list_services(panel: Panel) -> list[dict[str, Any]]:
 
 def replace_catalog(panel: Panel, services: list[Service]) -> None:
     with panel.store.transaction() as db:
-        db.execute("DELETE FROM services")
-        for position, service in enumerate(services):
-            db.execute("INSERT INTO services VALUES (?, ?, ?)",
-                       (service.service, position, json.dumps(service.to_json())))
-    panel.catalog_changed()
+        panel.ops.replace_services(db, [(s.service, s.to_json()) for s in services])
+        panel.catalog_changed(db)
 
 
-# ---------------------------------------------------------------- snapshots
-
-SNAPSHOT_TABLES = ("state", "accounts", "services", "orders", "refills", "ledger")
+# ---------------------------------------------------------------- snapshots and reset
 
 
 def snapshot(panel: Panel) -> dict[str, Any]:
     """The whole state as JSON-ready data (a consistent read inside one transaction)."""
-    with panel.store.transaction() as db:
-        data: dict[str, Any] = {"format": "smmkit-snapshot/1", "seed": panel.seed}
-        for table in SNAPSHOT_TABLES:
-            cur = db.execute(f"SELECT * FROM {table} ORDER BY rowid")
-            columns = [c[0] for c in cur.description]
-            data[table] = {"columns": columns, "rows": [list(r) for r in cur.fetchall()]}
+    data: dict[str, Any] = {"format": SNAPSHOT_FORMAT, "seed": panel.seed}
+    with panel.store.snapshot() as db:
+        for table in panel.ops.SNAPSHOT_TABLES:
+            columns, rows = panel.ops.dump(db, table)
+            data[table] = {"columns": columns, "rows": rows}
     return data
 
 
 def restore(panel: Panel, data: Any) -> None:
-    """Replace the whole state with a snapshot; nothing changes if the snapshot is bad."""
-    if not isinstance(data, dict) or data.get("format") != "smmkit-snapshot/1":
-        raise ControlError("not an smmkit snapshot (format smmkit-snapshot/1)")
+    """Replace the whole state with a snapshot. The whole snapshot is checked first (shape,
+    types, money, a clock row); a bad one is refused and nothing changes. Id sequences only
+    move forward, so ids handed out before the restore are not handed out again."""
+    with panel.store.snapshot() as db:
+        schema = {t: panel.ops.column_types(db, t) for t in panel.ops.SNAPSHOT_TABLES}
     try:
-        with panel.store.transaction() as db:
-            for table in SNAPSHOT_TABLES:
-                db.execute(f"DELETE FROM {table}")
-                part = data[table]
-                columns = part["columns"]
-                marks = ",".join("?" * len(columns))
-                db.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})",
-                               part["rows"])
-    except (KeyError, TypeError, ValueError, sqlite3.Error) as exc:
-        raise ControlError(f"snapshot could not be restored: {exc}") from None
-    panel.catalog_changed()
+        tables = check_snapshot(data, schema, wall=panel.wall())
+    except ValueError as exc:
+        raise ControlError(f"snapshot refused: {exc}") from None
+    with panel.store.transaction() as db:
+        for table, (columns, rows) in tables.items():
+            panel.ops.load(db, table, columns, rows)
+        panel.ops.advance_sequences(db)
+        panel.catalog_changed(db)
 
 
 def reset(panel: Panel) -> None:
@@ -442,5 +518,5 @@ def reset(panel: Panel) -> None:
 
 def specs_missing(panel: Panel, specs: list[AccountSpec]) -> list[AccountSpec]:
     db = panel.store.connection()
-    return [s for s in specs
-            if db.execute("SELECT 1 FROM accounts WHERE key = ?", (s.key,)).fetchone() is None]
+    return [s for s in specs if panel.ops.account_by_key(db, s.key) is None]
+

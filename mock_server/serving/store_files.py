@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from smmkit.mock_server.storage.sqlite import TEMP_SUFFIXES
+from smmkit.mock_server.storage.sqlite import TEMP_SUFFIXES, StoreError, describe_failure
 
 PID_SUFFIX = ".serve.pid"
 JOURNAL_LOGS_SUFFIX = ".journal.d"  # the folder of per-worker journal logs (storage/journal.py)
@@ -36,8 +36,11 @@ class ServeLock:
         self._fd: int | None = None
 
     def acquire(self, doing: str = "serve") -> ServeLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # (seam) a folder that cannot hold the store is named like every store failure
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(describe_failure(self.db, exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,6 +9,7 @@ killed process (only an OS crash could lose the last commits).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -20,54 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
--- One row: the shared clock, and a catalogue version that tells every worker when its cached
--- copy of the services is stale. Read once per request.
-CREATE TABLE IF NOT EXISTS state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    anchor_wall REAL NOT NULL, anchor_panel REAL NOT NULL, speed REAL NOT NULL,
-    frozen INTEGER NOT NULL, catalog_version INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS accounts (
-    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, balance TEXT NOT NULL,
-    currency TEXT NOT NULL, opening TEXT NOT NULL, topups TEXT NOT NULL DEFAULT '0',
-    enabled INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS services (
-    id INTEGER PRIMARY KEY, position INTEGER NOT NULL, data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS orders (
-    id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, service_id INTEGER NOT NULL,
-    link TEXT NOT NULL, charge TEXT NOT NULL, refunded TEXT NOT NULL DEFAULT '0',
-    total INTEGER NOT NULL, per_run INTEGER NOT NULL, runs INTEGER NOT NULL,
-    interval REAL NOT NULL, created_at REAL NOT NULL, start_at REAL NOT NULL,
-    unit_seconds REAL NOT NULL, outcome TEXT NOT NULL, delivered_final INTEGER NOT NULL,
-    start_count INTEGER NOT NULL, cancel_at REAL,
-    final_status TEXT, final_remains INTEGER, final_start_count INTEGER, final_at REAL,
-    due_at REAL, params TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS orders_due ON orders(due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS orders_active_link
-    ON orders(account_id, service_id, link) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS orders_account ON orders(account_id);
-CREATE TABLE IF NOT EXISTS refills (
-    id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, account_id INTEGER NOT NULL,
-    created_at REAL NOT NULL, rejected INTEGER NOT NULL, forced_status TEXT
-);
-CREATE INDEX IF NOT EXISTS refills_order ON refills(order_id);
-CREATE TABLE IF NOT EXISTS ledger (
-    id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, at REAL NOT NULL,
-    kind TEXT NOT NULL, amount TEXT NOT NULL, order_id INTEGER
-);
-CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id);
-CREATE TABLE IF NOT EXISTS faults (
-    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, action TEXT NOT NULL, key TEXT,
-    remaining INTEGER, probability REAL, seen INTEGER NOT NULL DEFAULT 0,
-    params TEXT NOT NULL DEFAULT '{}'
-);
-"""
+from smmkit.mock_server.storage import schema, tables
+from smmkit.mock_server.storage.schema import SchemaTooNew
 
+SCHEMA = schema.TABLES  # kept for readers of 0.1's name
+
+
+class StoreError(OSError):
+    """The store's file cannot be used; the message names the file and what to do. An OSError,
+    so `smmkit serve` prints it as one line like any other start-up failure of the machine."""
 
 _FORKED: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -105,8 +67,14 @@ class Store:
             self.path = Path(name)
         else:
             self.path = Path(path)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder {self.path.parent} for the store "
+                                 f"{self.path}: {exc.strerror}; create it or pick another "
+                                 "--db") from None
         self._local = threading.local()
+        self.closed = False  # set by close(): background threads stop using the store
         self._write_lock = threading.Lock()
         self._lock_fd: int | None = None
         self._owner_pid = os.getpid()
@@ -119,7 +87,17 @@ class Store:
         # A forked worker must not touch its parent's connections: give it fresh thread-locals
         # (cheaper than comparing os.getpid() on every query).
         forget_after_fork(self)
-        self.connection().executescript(SCHEMA)
+        self.ops = tables  # the named operations over this engine's tables (see tables.py)
+        try:
+            _check_not_truncated(self.path)
+            self.found_version = schema.ensure_current(self.connection())
+            # Proves the file, its folder and the lock file writable, and moves the id sequences
+            # past rows written around the store (bench/populate.py bulk-inserts orders).
+            with self.transaction() as db:
+                tables.advance_sequences(db)
+        except (sqlite3.Error, SchemaTooNew, OSError) as exc:
+            self.close()
+            raise StoreError(describe_failure(self.path, exc)) from None
 
     @property
     def temporary(self) -> bool:
@@ -130,16 +108,45 @@ class Store:
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=30.0, cached_statements=256)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
+
+    def _drop_connection(self) -> None:
+        """Close this thread's connection (the next use opens a fresh one)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def _end(self, db: sqlite3.Connection) -> None:
+        """Roll back whatever this connection still holds open. A transaction left open (a
+        failed COMMIT, an exception while rolling back) would keep serving its old snapshot to
+        every later read of this thread: acknowledged orders would look unknown."""
+        if db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                self._drop_connection()
 
     def _forget_connections(self) -> None:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._lock_fd = None  # a flock is held per open file: the child opens its own
+
+    def ensure_clean(self) -> None:
+        """End whatever transaction this thread's connection was left in (called once at the
+        start of every request): a read must never see an old snapshot."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.in_transaction:
+            self._end(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -150,13 +157,14 @@ class Store:
         half-second tails under load. Processes still meet at SQLite's lock."""
         db = self.connection()
         with self._write_lock, self._process_lock():
+            self._end(db)
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                self._end(db)
                 raise
-            db.execute("COMMIT")
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
@@ -177,17 +185,19 @@ class Store:
     def snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every query inside sees the same committed state."""
         db = self.connection()
+        self._end(db)
         db.execute("BEGIN")
         try:
             yield db
         finally:
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                self._end(db)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.closed = True
+        self._drop_connection()
         self._lock_fd = None
         self._cleanup()
 
@@ -205,3 +215,56 @@ def _cleanup_files(temporary: str | None, fds: list[int], owner_pid: int) -> Non
     for suffix in TEMP_SUFFIXES if temporary else ():
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{temporary}{suffix}")
+
+
+def _check_not_truncated(path: Path) -> None:
+    """A file shorter than its own header says was cut off (a copy stopped half-way, a full
+    disk): SQLite would open it and fail later on a missing page, mid-request."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError:
+        return
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        if size:
+            raise sqlite3.DatabaseError("file is not a database")
+        return
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counter_valid = header[24:28] == header[92:96]
+    if counter_valid and pages and pages * page_size > size:
+        raise sqlite3.DatabaseError(f"database disk image is truncated ({size} of "
+                                    f"{pages * page_size} bytes)")
+
+
+def describe_failure(path: Path, exc: BaseException) -> str:
+    """One line that names the file, what is wrong with it and what to do."""
+    text = str(exc)
+    if isinstance(exc, SchemaTooNew):
+        return (f"{path} was written by a newer smmkit ({text}): upgrade smmkit or pick "
+                "another --db")
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    low = text.lower()
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or "not a database" in low \
+            or "malformed" in low or "truncated" in low:
+        return (f"{path} is damaged or not an smmkit store (SQLite: {text}): move it away or "
+                "pick another --db")
+    if name.startswith("SQLITE_READONLY") or "readonly" in low \
+            or isinstance(exc, PermissionError) or getattr(exc, "errno", None) == errno.EROFS:
+        return (f"{path} cannot be written (read-only file or folder): make the file and its "
+                "folder writable, or pick another --db")
+    if name == "SQLITE_FULL" or getattr(exc, "errno", None) == errno.ENOSPC:
+        return (f"no room to write {path} (the disk is full): free some space or pick "
+                "another --db")
+    if name.startswith("SQLITE_IOERR") or "disk i/o" in low:
+        return (f"cannot write {path} ({text}: the disk may be full or failing): free some "
+                "space, check the disk or pick another --db")
+    if isinstance(exc, FileNotFoundError):
+        return (f"cannot create the folder {path.parent} for the store {path}: "
+                f"{exc.strerror}; create it or pick another --db")
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in low:
+        return (f"cannot open {path}: its folder is missing or not writable; create it, fix "
+                "its permissions or pick another --db")
+    return f"cannot use the store {path}: {text}; move it away or pick another --db"

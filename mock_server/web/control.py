@@ -37,7 +37,10 @@ def _body() -> dict[str, Any]:
 def _clock_json(panel: Panel) -> dict[str, Any]:
     state = panel.clock_state()
     now = state.now(panel.wall())
-    iso = datetime.fromtimestamp(now, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        iso = datetime.fromtimestamp(now, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # a clock run past year 9999 at high speed
+        iso = None
     return {"now": now, "iso": iso, "speed": state.speed, "frozen": state.frozen}
 
 
@@ -51,7 +54,10 @@ def _seconds(value: Any, what: str) -> float:
 
 def _panel_time(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)  # float ok: epoch seconds, not money
+        try:
+            return float(value)  # float ok: epoch seconds, not money
+        except OverflowError:
+            raise admin.ControlError(f"bad time {str(value)[:40]}: too large") from None
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -101,22 +107,15 @@ def control_blueprint(token: str) -> Blueprint:
     def clock_change(verb: str) -> Any:
         panel, data = _panel(), _body()
         if verb == "advance":
-            seconds = _seconds(data.get("by"), "by")
-            panel.change_clock(lambda c, wall: c.advanced(wall, seconds))
+            admin.advance_clock(panel, _seconds(data.get("by"), "by"))
         elif verb == "freeze":
-            panel.change_clock(lambda c, wall: c.frozen_at(wall))
+            admin.freeze_clock(panel)
         elif verb == "resume":
-            panel.change_clock(lambda c, wall: c.resumed(wall))
+            admin.resume_clock(panel)
         elif verb == "set":
-            target = _panel_time(data.get("time"))
-            if target < panel.now():
-                raise admin.ControlError("the clock cannot go backwards (orders already settled)")
-            panel.change_clock(lambda c, wall: c.set_to(wall, target))
+            admin.set_clock(panel, _panel_time(data.get("time")))
         elif verb == "speed":
-            speed = data.get("speed")
-            if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
-                raise admin.ControlError(f"speed must be a positive number, got {speed!r}")
-            panel.change_clock(lambda c, wall: c.with_speed(wall, speed))
+            admin.set_speed(panel, data.get("speed"))
         else:
             raise admin.NotFound(f"unknown clock operation {verb!r}: advance, freeze, resume, "
                                  "set or speed")
@@ -160,30 +159,29 @@ def control_blueprint(token: str) -> Blueprint:
     def orders() -> Any:
         args = request.args
         service = args.get("service")
-        if service is not None and not service.isdigit():
-            raise admin.ControlError(f"service must be a number, got {service!r}")
-        limit = args.get("limit", "100")
-        if not limit.isdigit():
-            raise admin.ControlError(f"limit must be a number, got {limit!r}")
+        service_id = admin.parse_count(service, "service", high=admin.MAX_ID - 1) \
+            if service is not None else None
+        limit = admin.parse_count(args.get("limit", "100"), "limit")
         return jsonify(admin.list_orders(_panel(), key=args.get("key"), status=args.get("status"),
-                                         service=int(service) if service else None,
-                                         limit=int(limit)))
+                                         service=service_id, limit=limit))
 
-    @bp.get("/orders/<int:order_id>")
-    def order_get(order_id: int) -> Any:
-        return jsonify(admin.get_order(_panel(), order_id))
+    # Ids are taken as text and parsed here: ASCII digits below 2^62, or a JSON 404 (Werkzeug's
+    # int converter lets '²' through to int() and hands 2^63 to SQLite).
+    @bp.get("/orders/<order_id>")
+    def order_get(order_id: str) -> Any:
+        return jsonify(admin.get_order(_panel(), admin.parse_id(order_id, "order")))
 
-    @bp.post("/orders/<int:order_id>/force")
-    def order_force(order_id: int) -> Any:
-        return jsonify(admin.force_order(_panel(), order_id, _body()))
+    @bp.post("/orders/<order_id>/force")
+    def order_force(order_id: str) -> Any:
+        return jsonify(admin.force_order(_panel(), admin.parse_id(order_id, "order"), _body()))
 
     @bp.get("/refills")
     def refills() -> Any:
         return jsonify(admin.list_refills(_panel(), key=request.args.get("key")))
 
-    @bp.post("/refills/<int:refill_id>/force")
-    def refill_force(refill_id: int) -> Any:
-        return jsonify(admin.force_refill(_panel(), refill_id, _body()))
+    @bp.post("/refills/<refill_id>/force")
+    def refill_force(refill_id: str) -> Any:
+        return jsonify(admin.force_refill(_panel(), admin.parse_id(refill_id, "refill"), _body()))
 
     # ------------------------------------------------------------ catalogue
 
@@ -197,16 +195,18 @@ def control_blueprint(token: str) -> Blueprint:
         check_service_body(body)
         return jsonify(admin.upsert_service(_panel(), None, body)), 201
 
-    @bp.patch("/services/<int:service_id>")
-    def service_change(service_id: int) -> Any:
+    @bp.patch("/services/<service_id>")
+    def service_change(service_id: str) -> Any:
         body = _body()
         check_service_body(body, partial=True)
-        return jsonify(admin.upsert_service(_panel(), service_id, body))
+        return jsonify(admin.upsert_service(_panel(), admin.parse_id(service_id, "service"),
+                                            body))
 
-    @bp.delete("/services/<int:service_id>")
-    def service_remove(service_id: int) -> Any:
-        admin.remove_service(_panel(), service_id)
-        return jsonify({"deleted": service_id})
+    @bp.delete("/services/<service_id>")
+    def service_remove(service_id: str) -> Any:
+        number = admin.parse_id(service_id, "service")
+        admin.remove_service(_panel(), number)
+        return jsonify({"deleted": number})
 
     # ------------------------------------------------------------ faults and journal
 
@@ -225,9 +225,9 @@ def control_blueprint(token: str) -> Blueprint:
     def faults_clear() -> Any:
         return jsonify({"cleared": _faults().clear()})
 
-    @bp.delete("/faults/<int:fault_id>")
-    def fault_clear(fault_id: int) -> Any:
-        if not _faults().clear(fault_id):
+    @bp.delete("/faults/<fault_id>")
+    def fault_clear(fault_id: str) -> Any:
+        if not _faults().clear(admin.parse_id(fault_id, "fault")):
             raise admin.NotFound(f"unknown fault {fault_id}")
         return jsonify({"cleared": 1})
 
@@ -240,13 +240,11 @@ def control_blueprint(token: str) -> Blueprint:
     @bp.get("/journal")
     def journal() -> Any:
         args = request.args
-        for name in ("status", "limit"):
-            if name in args and not args[name].isdigit():
-                raise admin.ControlError(f"{name} must be a number, got {args[name]!r}")
+        status = admin.parse_count(args["status"], "status", high=999) \
+            if "status" in args else None
         return jsonify(_journal().entries(
             action=args.get("action"), key=args.get("key"), fault=args.get("fault"),
-            status=int(args["status"]) if "status" in args else None,
-            limit=int(args.get("limit", "100"))))
+            status=status, limit=admin.parse_count(args.get("limit", "100"), "limit")))
 
     @bp.delete("/journal")
     def journal_clear() -> Any:
