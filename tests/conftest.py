@@ -12,7 +12,7 @@ from smmkit.mock_server.core.panel import Panel
 from support import ApiClient, manual_panel
 
 # pytester tests the kit's pytest plugin; pytest only accepts this in the top-level conftest.
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "engines"]  # engines: SMMKIT_TEST_ENGINE=postgres (tests/engines.py)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from smmkit.mock_server.core.catalog import load_catalog, read_json_list
 from smmkit.mock_server.core.clock import manual_clock, real_clock
 from smmkit.mock_server.core.money import parse_money
 from smmkit.mock_server.core.panel import AccountSpec, Panel
-from smmkit.mock_server.storage.sqlite import Store
+from smmkit.mock_server.storage.engines import open_store
 
 DEMO_KEY = "smmkit-demo-key"
 DEFAULT_PORT = 8080
@@ -63,7 +63,7 @@ def build_panel(config: Config) -> Panel:
     clock = manual_clock() if config.clock == "manual" else real_clock(config.speed)
     accounts = load_accounts(config.accounts)
     catalog = load_catalog(config.catalog)
-    store = Store(config.db)
+    store = open_store(config.db)  # SQLite for a path or :memory:, PostgreSQL for a URL
     fresh = not store.ops.has_state(store.connection())
     panel = Panel(store, seed=config.seed, accounts=accounts, catalog=catalog, clock=clock)
     if not fresh:

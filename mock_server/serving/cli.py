@@ -12,6 +12,7 @@ import sys
 import click
 from smmkit.mock_server.core.config import DEFAULT_PORT, Config
 from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.storage.engines import describe
 from smmkit.mock_server.storage.sqlite import default_db_path
 
 
@@ -21,7 +22,10 @@ from smmkit.mock_server.storage.sqlite import default_db_path
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="Port to bind; 0 picks a free one (the URL is printed).")
 @click.option("--db", default=str(default_db_path()), show_default=True,
-              help="SQLite file holding the panel's state; ':memory:' for a throw-away one.")
+              envvar=["SMMKIT_SERVE_DB", "SMMKIT_DB"],
+              help="Where the panel's state lives: an SQLite file (':memory:' for a throw-away "
+                   "one), or postgresql://user@host:port/dbname to share one panel between "
+                   "several servers (docs/deploy.md).")
 @click.option("--accounts", type=click.Path(exists=True, dir_okay=False),
               help='JSON list of {"key", "balance", "currency"} (default: the demo accounts).')
 @click.option("--catalog", type=click.Path(exists=True, dir_okay=False),
@@ -31,7 +35,7 @@ from smmkit.mock_server.storage.sqlite import default_db_path
 @click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
               help="The panel clock runs this many times faster than real time.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (they share the SQLite store).")
+              help="Worker processes (they share the store).")
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker.")
 @click.option("--dialect", default="perfectpanel", show_default=True,
@@ -65,12 +69,12 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
 
 def _announce(panel: Panel, url: str, config: Config) -> None:
     db = panel.store
-    rows = db.connection().execute(
-        "SELECT key, balance, currency, enabled FROM accounts ORDER BY id").fetchall()
+    rows = [(r["key"], r["balance"], r["currency"], r["enabled"])
+            for r in panel.ops.accounts(db.connection())]
     services = [s for s in panel.catalog().values() if s.enabled]
     lines = [
         f"smmkit fake panel listening on {url}/api/v2",
-        f"  store:    {'(throw-away) ' if db.temporary else ''}{db.path}",
+        f"  store:    {describe(db)}",
         f"  clock:    {config.speed:g}x real time, seed {config.seed}, dialect {config.dialect}",
         f"  catalogue: {len(services)} services",
         "  API keys:",

@@ -1,0 +1,50 @@
+"""Where the storage engine is chosen, and nowhere else: `open_store(url)`.
+
+A `postgresql://` (or `postgres://`) URL opens the PostgreSQL store, so any number of
+servers on any hosts share one panel; anything else — a file path or `:memory:` — is the
+embedded SQLite store. The PostgreSQL driver is imported only for such a URL, so SQLite users
+never load it. Both stores offer the same interface (transaction(), snapshot(), connection(),
+`ops`, close()), and the core never asks which one it has.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(url: str) -> bool:
+    return str(url).startswith(POSTGRES_SCHEMES)
+
+
+def open_store(url: str, *, migrate: bool = True) -> Any:
+    """The store at `url`, its tables created or migrated to the current schema version
+    (with `migrate=False` a PostgreSQL database behind it is refused instead)."""
+    if is_postgres(url):
+        from smmkit.mock_server.storage.postgres import PostgresStore
+
+        return PostgresStore(str(url), migrate=migrate)
+    from smmkit.mock_server.storage.sqlite import Store
+
+    return Store(url)
+
+
+def open_journal(store: Any, limit: int) -> Any:
+    """The request journal for `store`: a table in the shared database for PostgreSQL (one
+    journal for every server), files beside the SQLite store otherwise."""
+    if is_postgres(getattr(store, "path", "")):
+        from smmkit.mock_server.storage.postgres_journal import PostgresJournal
+
+        return PostgresJournal(store, limit=limit)
+    from smmkit.mock_server.storage.journal import Journal
+
+    return Journal(store, limit=limit)
+
+
+def describe(store: Any) -> str:
+    """Where the store lives, for printing (never a password)."""
+    display = getattr(store, "display", None)
+    if display:
+        return str(display)
+    return f"{'(throw-away) ' if getattr(store, 'temporary', False) else ''}{store.path}"
