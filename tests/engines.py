@@ -113,3 +113,9 @@ def pg_cluster() -> Iterator[Any]:
     """The throw-away PostgreSQL server (skips, or fails under SMMKIT_REQUIRE_POSTGRES,
     when PostgreSQL is not installed)."""
     yield cluster()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """A postgresql:// URL of a new, empty schema: one panel's database of its own."""
+    return fresh_url("p")

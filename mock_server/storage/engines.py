@@ -48,3 +48,51 @@ def describe(store: Any) -> str:
     if display:
         return str(display)
     return f"{'(throw-away) ' if getattr(store, 'temporary', False) else ''}{store.path}"
+
+
+def inspect(url: str) -> dict[str, Any]:
+    """What `smmkit db info` shows, read without creating or migrating anything: the engine,
+    where the store is, its schema version and this smmkit's, and how many accounts and
+    orders it holds. `version` 0 means no smmkit tables yet."""
+    from smmkit.mock_server.storage import schema
+
+    info: dict[str, Any] = {"engine": "postgresql" if is_postgres(url) else "sqlite",
+                            "current_version": schema.SCHEMA_VERSION}
+    if is_postgres(url):
+        import psycopg
+        from smmkit.mock_server.storage import postgres, postgres_schema
+
+        info["location"] = postgres.redacted(url)
+        try:
+            with psycopg.connect(url, autocommit=True,
+                                 connect_timeout=postgres.CONNECT_SECONDS) as conn:
+                info["server"] = conn.execute("SHOW server_version").fetchone()[0]
+                info["version"] = postgres_schema.version_of(conn)
+                if info["version"]:
+                    info.update(_counts(conn))
+        except psycopg.Error as exc:
+            raise OSError(postgres.describe(info["location"], exc)) from None
+        return info
+    import sqlite3
+    from pathlib import Path
+
+    info["location"] = str(url)
+    if str(url) == ":memory:" or not Path(url).exists():
+        info["version"] = 0
+        return info
+    try:
+        conn = sqlite3.connect(f"file:{Path(url).resolve()}?mode=ro", uri=True)
+        try:
+            info["version"] = schema.version_of(conn)
+            if info["version"]:
+                info.update(_counts(conn))
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise OSError(f"cannot read the store {url}: {exc}") from None
+    return info
+
+
+def _counts(conn: Any) -> dict[str, int]:
+    return {table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("accounts", "orders", "refills")}

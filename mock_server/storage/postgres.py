@@ -38,7 +38,7 @@ from smmkit.mock_server.storage.schema import SchemaTooNew
 from smmkit.mock_server.storage.sqlite import StoreError
 
 POOL_SIZE = 16  # connections per process: one per serving thread (`--threads` 16)
-WAIT_SECONDS = 5.0  # how long a request waits for a connection before answering 503
+WAIT_SECONDS = 2.0  # how long a request waits for a connection before answering 503
 CONNECT_SECONDS = 5
 RETRIES = POOL_SIZE + 1  # a restart leaves every idle pooled connection dead: try past them all
 

@@ -182,6 +182,7 @@ def _multipart(environ: dict[str, Any], body: bytes) -> dict[str, str]:
 
 
 _REASONS = {200: "OK", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUEST ENTITY TOO LARGE",
+            503: "SERVICE UNAVAILABLE",
             500: "INTERNAL SERVER ERROR"}
 
 
