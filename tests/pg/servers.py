@@ -102,8 +102,10 @@ def race(urls: list[str], key: str, *, threads: int, per_thread: int, tally: Tal
          service: int = 1, quantity: int = 100, between: Callable[[int], None] | None = None,
          deadline: float = 600) -> None:
     """`threads` threads × `per_thread` adds on one key, thread i on urls[i % len(urls)],
-    each with a link of its own (no "active order" refusals)."""
+    each with a link of its own (no "active order" refusals). `between(n)` runs after each
+    answer, n counting the answers of all threads."""
     stop_at = time.monotonic() + deadline
+    answered = iter(range(1, threads * per_thread + 1))  # next() is atomic under the GIL
 
     def work(n: int) -> None:
         session = requests.Session()
@@ -120,7 +122,7 @@ def race(urls: list[str], key: str, *, threads: int, per_thread: int, tally: Tal
                 session = requests.Session()
             tally.note(response)
             if between is not None:
-                between(n * per_thread + i)
+                between(next(answered))  # how many requests of the whole load have finished
 
     pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
     for thread in pool:
