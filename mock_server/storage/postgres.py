@@ -196,15 +196,34 @@ class PostgresStore:
 
     @contextmanager
     def _borrow(self) -> Iterator[psycopg.Connection[Any]]:
+        pool = self._get_pool()
         try:
-            conn = self._get_pool().getconn()
-        except psycopg_pool.PoolTimeout:
-            raise StoreUnavailable(f"the database {self.display} cannot be reached (no "
-                                   f"connection within {WAIT_SECONDS:g} s)") from None
+            conn = pool.getconn()
+        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed):
+            pool = self._renew_pool(pool)
+            try:
+                conn = pool.getconn()
+            except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed):
+                raise StoreUnavailable(f"the database {self.display} cannot be reached (no "
+                                       f"connection within {WAIT_SECONDS:g} s)") from None
         try:
             yield conn
         finally:
-            self._get_pool().putconn(conn)  # a dead or mid-transaction one is discarded
+            pool.putconn(conn)  # a dead or mid-transaction one is discarded
+
+    def _renew_pool(self, stale: psycopg_pool.ConnectionPool) -> psycopg_pool.ConnectionPool:
+        """After an outage the pool retries connecting with growing pauses (seconds, then
+        more): when a direct connection shows the database is back, a fresh pool replaces it
+        at once. While the database is still away this fails fast with StoreUnavailable."""
+        try:
+            psycopg.connect(self.path, connect_timeout=CONNECT_SECONDS).close()
+        except psycopg.Error as exc:
+            raise StoreUnavailable(describe(self.display, exc)) from None
+        with self._pool_lock:
+            if self._pool is stale:
+                self._pool = None
+        threading.Thread(target=_close, args=([stale],), daemon=True).start()
+        return self._get_pool()
 
     # ------------------------------------------------------------ the Store interface
 
