@@ -69,7 +69,7 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
 
 def _announce(panel: Panel, url: str, config: Config) -> None:
     db = panel.store
-    rows = [(r["key"], r["balance"], r["currency"], r["enabled"])
+    rows = [(r.key, r.balance, r.currency, r.enabled)
             for r in panel.ops.accounts(db.connection())]
     services = [s for s in panel.catalog().values() if s.enabled]
     lines = [

@@ -227,6 +227,10 @@ class PostgresStore:
 
     # ------------------------------------------------------------ the Store interface
 
+    def ensure_clean(self) -> None:
+        """Nothing to end: no transaction outlives its `with` block here (each borrows its
+        connection and the pool rolls back whatever one is handed back open)."""
+
     def connection(self) -> LoneStatements:
         return self._lone
 

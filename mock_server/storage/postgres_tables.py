@@ -23,20 +23,30 @@ from decimal import Decimal
 from typing import Any
 
 from smmkit.mock_server.storage.tables import (  # noqa: F401 - shared with SQLite's ops
+    ACCOUNT_COLUMNS,
+    ACTIVE_COLUMNS,
+    FAULT_COLUMNS,
     MONEY_LIMIT,
     ORDER_COLUMNS,
     PLAN_COLUMNS,
     REFILL_COLUMNS,
     RESET_TABLES,
     SNAPSHOT_TABLES,
+    AccountRow,
+    ActiveOrderRow,
     BalanceRefused,
+    Charges,
+    ClockRow,
+    FaultRow,
+    Funds,
     NoSuchAccount,
+    OrderRow,
+    Pulse,
+    RefillRow,
 )
 
 Db = Any  # a psycopg connection inside a transaction, or the store's lone-statement handle
-Row = Any  # postgres.Row: read by column name (or position)
-
-ACCOUNT_COLUMNS = "id, key, balance, currency, enabled, opening, topups"
+Row = Any  # one of tables.py's records: the core reads the same rows from both engines
 _PULSE = ("SELECT n AS now, EXISTS(SELECT 1 FROM orders WHERE due_at <= n) AS due, "
           "EXISTS(SELECT 1 FROM faults) AS faults "
           "FROM (SELECT CASE WHEN frozen <> 0 THEN anchor_panel "
@@ -47,9 +57,19 @@ _DECLARED = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
              "double precision": "REAL", "real": "REAL", "numeric": "TEXT", "text": "TEXT"}
 
 
-def _one(db: Db, sql: str, args: Sequence[Any] = ()) -> Row | None:
+def _one(db: Db, record: Any, sql: str, args: Sequence[Any] = ()) -> Row | None:
     rows = db.execute(sql, args).fetchall()
-    return rows[0] if rows else None
+    return record._make(rows[0]) if rows else None
+
+
+def _all(db: Db, record: Any, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+    make = record._make
+    return [make(r) for r in db.execute(sql, args).fetchall()]
+
+
+def _value(db: Db, sql: str, args: Sequence[Any] = ()) -> Any:
+    rows = db.execute(sql, args).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _many(db: Db, sql: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -62,11 +82,11 @@ def _many(db: Db, sql: str, rows: Iterable[Sequence[Any]]) -> None:
 
 
 def pulse(db: Db, wall: float) -> Row | None:
-    return _one(db, _PULSE, (wall,))
+    return _one(db, Pulse, _PULSE, (wall,))
 
 
 def clock_row(db: Db) -> Row | None:
-    return _one(db, "SELECT anchor_wall, anchor_panel, speed, frozen FROM state")
+    return _one(db, ClockRow, "SELECT anchor_wall, anchor_panel, speed, frozen FROM state")
 
 
 def init_state(db: Db, anchor_wall: float, anchor_panel: float, speed: float, frozen: bool,
@@ -83,12 +103,11 @@ def write_clock(db: Db, anchor_wall: float, anchor_panel: float, speed: float,
 
 
 def has_state(db: Db) -> bool:
-    return _one(db, "SELECT 1 FROM state") is not None
+    return _value(db, "SELECT 1 FROM state") is not None
 
 
 def any_due(db: Db, now: float) -> bool:
-    return bool(_one(db, "SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= %s) AS due",
-                     (now,))["due"])
+    return bool(_value(db, "SELECT EXISTS(SELECT 1 FROM orders WHERE due_at <= %s)", (now,)))
 
 
 def reset_all(db: Db) -> None:
@@ -100,8 +119,8 @@ def reset_all(db: Db) -> None:
 
 
 def catalog_version(db: Db) -> int | None:
-    row = _one(db, "SELECT catalog_version FROM state")
-    return None if row is None else int(row["catalog_version"])
+    version = _value(db, "SELECT catalog_version FROM state")
+    return None if version is None else int(version)
 
 
 def set_catalog_version(db: Db, version: int) -> None:
@@ -109,7 +128,7 @@ def set_catalog_version(db: Db, version: int) -> None:
 
 
 def service_data(db: Db) -> list[dict[str, Any]]:
-    return [json.loads(r["data"]) for r in
+    return [json.loads(data) for (data,) in
             db.execute("SELECT data FROM services ORDER BY position, id").fetchall()]
 
 
@@ -135,43 +154,46 @@ def delete_service(db: Db, service_id: int) -> bool:
 
 def insert_account(db: Db, key: str, balance: Decimal, currency: str) -> int | None:
     """The new account's id, or None when the key is taken (the transaction stays usable)."""
-    row = _one(db, "INSERT INTO accounts (id, key, balance, currency, opening) VALUES "
-                   f"({_NEXT_ROWID.format(table='accounts')}, %s, %s, %s, %s) "
-                   "ON CONFLICT (key) DO NOTHING RETURNING id",
-               (key, balance, currency, balance))
-    return None if row is None else int(row["id"])
+    new_id = _value(db, "INSERT INTO accounts (id, key, balance, currency, opening) VALUES "
+                        f"({_NEXT_ROWID.format(table='accounts')}, %s, %s, %s, %s) "
+                        "ON CONFLICT (key) DO NOTHING RETURNING id",
+                    (key, balance, currency, balance))
+    return None if new_id is None else int(new_id)
 
 
 def account_by_key(db: Db, key: str) -> Row | None:
-    return _one(db, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE key = %s", (key,))
+    return _one(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE key = %s",
+                (key,))
 
 
 def account_by_id(db: Db, account_id: int) -> Row | None:
-    return _one(db, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s", (account_id,))
+    return _one(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s",
+                (account_id,))
 
 
 def accounts(db: Db) -> list[Row]:
-    return db.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id").fetchall()
+    return _all(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id")
 
 
 def account_keys(db: Db) -> dict[int, str]:
-    return {r["id"]: r["key"] for r in db.execute("SELECT id, key FROM accounts").fetchall()}
+    return {int(i): k for i, k in db.execute("SELECT id, key FROM accounts").fetchall()}
 
 
 def move_money(db: Db, account_id: int, delta: Decimal, *, kind: str, at: float,
                order_id: int | None = None, topup: bool = False) -> Decimal:
     """THE balance change (see tables.move_money): the balance is read FOR UPDATE, checked,
     written with its ledger row in the caller's transaction. The new balance."""
-    row = _one(db, "SELECT balance, topups FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+    row = _one(db, Funds, "SELECT balance, topups FROM accounts WHERE id = %s FOR UPDATE",
+               (account_id,))
     if row is None:
         raise NoSuchAccount(account_id)
-    balance = Decimal(row["balance"])
+    balance = Decimal(row.balance)
     after = balance + delta
     if after < 0 or after >= MONEY_LIMIT:
         raise BalanceRefused(balance, delta)
     if topup:
         db.execute("UPDATE accounts SET balance = %s, topups = %s WHERE id = %s",
-                   (after, Decimal(row["topups"]) + delta, account_id))
+                   (after, Decimal(row.topups) + delta, account_id))
     else:
         db.execute("UPDATE accounts SET balance = %s WHERE id = %s", (after, account_id))
     db.execute("INSERT INTO ledger (id, account_id, at, kind, amount, order_id) VALUES "
@@ -204,8 +226,8 @@ def delete_account(db: Db, account_id: int) -> None:
 
 
 def kept_charges(db: Db, account_id: int) -> list[Row]:
-    return db.execute("SELECT charge, refunded FROM orders WHERE account_id = %s",
-                      (account_id,)).fetchall()
+    return _all(db, Charges, "SELECT charge, refunded FROM orders WHERE account_id = %s",
+                (account_id,))
 
 
 # ---------------------------------------------------------------- orders
@@ -213,15 +235,15 @@ def kept_charges(db: Db, account_id: int) -> list[Row]:
 
 def next_id(db: Db, sequence: str) -> int:
     """The next id of `sequence` ("orders", "refills"); never handed out twice."""
-    row = _one(db, "UPDATE sequences SET next = next + 1 WHERE name = %s RETURNING next - 1 AS id",
-               (sequence,))
-    if row is None:
+    value = _value(db, "UPDATE sequences SET next = next + 1 WHERE name = %s "
+                       "RETURNING next - 1", (sequence,))
+    if value is None:
         raise LookupError(f"no sequence {sequence!r}")
-    return int(row["id"])
+    return int(value)
 
 
 def active_order_exists(db: Db, account_id: int, service_id: int, link: str) -> bool:
-    return _one(db, "SELECT 1 FROM orders WHERE account_id = %s AND service_id = %s AND "
+    return _value(db, "SELECT 1 FROM orders WHERE account_id = %s AND service_id = %s AND "
                     "link = %s AND due_at IS NOT NULL LIMIT 1",
                 (account_id, service_id, link)) is not None
 
@@ -239,13 +261,13 @@ def insert_order(db: Db, *, order_id: int, account_id: int, service_id: int, lin
 def orders_of(db: Db, account_id: int, ids: Sequence[int]) -> dict[int, Row]:
     if not ids:
         return {}
-    rows = db.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY(%s) "
-                      "AND account_id = %s", (list(ids), account_id)).fetchall()
-    return {row["id"]: row for row in rows}
+    rows = _all(db, ActiveOrderRow, f"SELECT {ACTIVE_COLUMNS} FROM orders WHERE id = ANY(%s) "
+                "AND account_id = %s", (list(ids), account_id))
+    return {row.id: row for row in rows}
 
 
 def order(db: Db, order_id: int) -> Row | None:
-    return _one(db, f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = %s", (order_id,))
+    return _one(db, OrderRow, f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = %s", (order_id,))
 
 
 def orders(db: Db, *, account_id: int | None = None, service_id: int | None = None) -> list[Row]:
@@ -258,15 +280,15 @@ def orders(db: Db, *, account_id: int | None = None, service_id: int | None = No
         args.append(service_id)
     sql = (f"SELECT {ORDER_COLUMNS} FROM orders" + (" WHERE " + " AND ".join(where) if where
                                                     else "") + " ORDER BY id DESC")
-    return db.execute(sql, args).fetchall()
+    return _all(db, OrderRow, sql, args)
 
 
 def due_orders(db: Db, now: float, account_id: int | None = None) -> list[Row]:
     if account_id is None:
-        return db.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE due_at <= %s "
-                          "ORDER BY due_at, id", (now,)).fetchall()
-    return db.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE account_id = %s AND "
-                      "due_at <= %s", (account_id, now)).fetchall()
+        return _all(db, ActiveOrderRow, f"SELECT {ACTIVE_COLUMNS} FROM orders "
+                    "WHERE due_at <= %s ORDER BY due_at, id", (now,))
+    return _all(db, ActiveOrderRow, f"SELECT {ACTIVE_COLUMNS} FROM orders WHERE account_id = %s "
+                "AND due_at <= %s", (account_id, now))
 
 
 def set_cancel(db: Db, order_id: int, cancel_at: float, due_at: float) -> None:
@@ -314,24 +336,25 @@ def insert_refill(db: Db, refill_id: int, order_id: int, account_id: int, create
 
 
 def refills_of_order(db: Db, order_id: int) -> list[Row]:
-    return db.execute(f"SELECT {REFILL_COLUMNS} FROM refills WHERE order_id = %s",
-                      (order_id,)).fetchall()
+    return _all(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills WHERE order_id = %s",
+                (order_id,))
 
 
 def refills_of(db: Db, account_id: int, ids: Sequence[int]) -> dict[int, Row]:
     if not ids:
         return {}
-    rows = db.execute(f"SELECT {REFILL_COLUMNS} FROM refills WHERE id = ANY(%s) "
-                      "AND account_id = %s", (list(ids), account_id)).fetchall()
-    return {row["id"]: row for row in rows}
+    rows = _all(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills WHERE id = ANY(%s) "
+                "AND account_id = %s", (list(ids), account_id))
+    return {row.id: row for row in rows}
 
 
 def refill(db: Db, refill_id: int) -> Row | None:
-    return _one(db, f"SELECT {REFILL_COLUMNS} FROM refills WHERE id = %s", (refill_id,))
+    return _one(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills WHERE id = %s",
+                (refill_id,))
 
 
 def refills(db: Db) -> list[Row]:
-    return db.execute(f"SELECT {REFILL_COLUMNS} FROM refills ORDER BY id DESC").fetchall()
+    return _all(db, RefillRow, f"SELECT {REFILL_COLUMNS} FROM refills ORDER BY id DESC")
 
 
 def force_refill(db: Db, refill_id: int, status: str) -> None:
@@ -343,19 +366,19 @@ def force_refill(db: Db, refill_id: int, status: str) -> None:
 
 def insert_fault(db: Db, *, kind: str, action: str, key: str | None, remaining: int | None,
                  probability: float | None, params: dict[str, Any]) -> int:
-    row = _one(db, "INSERT INTO faults (id, kind, action, key, remaining, probability, params) "
-                   f"VALUES ({_NEXT_ROWID.format(table='faults')}, %s, %s, %s, %s, %s, %s) "
-                   "RETURNING id",
-               (kind, action, key, remaining, probability, json.dumps(params)))
-    return int(row["id"])
+    new_id = _value(db, "INSERT INTO faults (id, kind, action, key, remaining, probability, "
+                        f"params) VALUES ({_NEXT_ROWID.format(table='faults')}, %s, %s, %s, "
+                        "%s, %s, %s) RETURNING id",
+                    (kind, action, key, remaining, probability, json.dumps(params)))
+    return int(new_id)
 
 
 def faults(db: Db, action: str | None = None, key: str | None = None) -> list[Row]:
-    sql = "SELECT id, kind, action, key, remaining, probability, params, seen FROM faults"
+    sql = f"SELECT {FAULT_COLUMNS} FROM faults"
     if action is None:
-        return db.execute(sql + " ORDER BY id").fetchall()
-    return db.execute(sql + " WHERE (action = '*' OR action = %s) AND (key IS NULL OR key = %s) "
-                      "ORDER BY id", (action, key)).fetchall()
+        return _all(db, FaultRow, sql + " ORDER BY id")
+    return _all(db, FaultRow, sql + " WHERE (action = '*' OR action = %s) AND (key IS NULL OR "
+                "key = %s) ORDER BY id", (action, key))
 
 
 def delete_faults(db: Db, fault_id: int | None = None) -> int:
@@ -376,7 +399,7 @@ def use_fault(db: Db, fault_id: int, remaining: int | None) -> None:
 # ---------------------------------------------------------------- snapshots
 
 
-def _table_info(db: Db, table: str) -> list[Row]:
+def _table_info(db: Db, table: str) -> list[tuple[str, str, bool]]:
     return db.execute(
         "SELECT c.column_name AS name, c.data_type AS type, c.is_nullable = 'YES' AS nullable "
         "FROM information_schema.columns c WHERE c.table_schema = current_schema() "
@@ -384,14 +407,14 @@ def _table_info(db: Db, table: str) -> list[Row]:
 
 
 def columns_of(db: Db, table: str) -> list[str]:
-    return [r["name"] for r in _table_info(db, table)]
+    return [name for name, _, _ in _table_info(db, table)]
 
 
 def column_types(db: Db, table: str) -> dict[str, tuple[str, bool]]:
     """Each column's type, named as SQLite declares the same column, and whether it may be
     NULL (a primary key never may: it is NOT NULL here)."""
-    return {r["name"]: (_DECLARED.get(r["type"], r["type"].upper()), bool(r["nullable"]))
-            for r in _table_info(db, table)}
+    return {name: (_DECLARED.get(kind, kind.upper()), bool(nullable))
+            for name, kind, nullable in _table_info(db, table)}
 
 
 def dump(db: Db, table: str) -> tuple[list[str], list[list[Any]]]:

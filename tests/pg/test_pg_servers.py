@@ -36,20 +36,19 @@ def shared_panel(url: str, balance: Decimal) -> Panel:
 
 def stored_orders(panel: Panel) -> dict[int, Any]:
     account = panel.ops.account_by_key(panel.store.connection(), KEY)
-    return {r["id"]: r for r in panel.ops.orders(panel.store.connection(),
-                                                 account_id=account["id"])}
+    return {r.id: r for r in panel.ops.orders(panel.store.connection(), account_id=account.id)}
 
 
 def assert_conserved(panel: Panel, orders: dict[int, Any], opening: Decimal) -> None:
     """Balance = opening - every stored charge, and each order has exactly its charge booked."""
     db = panel.store.connection()
     account = panel.ops.account_by_key(db, KEY)
-    assert Decimal(account["balance"]) == opening - sum(
-        (Decimal(o["charge"]) for o in orders.values()), Decimal(0))
+    assert Decimal(account.balance) == opening - sum(
+        (Decimal(o.charge) for o in orders.values()), Decimal(0))
     audit = panel.audit(KEY)
     assert audit["balance"] + audit["charges"] == audit["opening"] + audit["topups"]
     ledger = db.execute("SELECT order_id, amount FROM ledger WHERE account_id = %s AND "
-                        "kind = 'charge'", (account["id"],)).fetchall()
+                        "kind = 'charge'", (account.id,)).fetchall()
     assert sorted(r["order_id"] for r in ledger) == sorted(orders)  # no order without its debit
     assert all(Decimal(r["amount"]) == -CHARGE for r in ledger)
 
