@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -43,6 +44,7 @@ class Server:
 def serve(db: str, *args: str, workers: int = 2, timeout: float = 30) -> Server:
     """`smmkit serve --db DB` on a free port, once it has printed its URL."""
     log = tempfile.NamedTemporaryFile(prefix="smmkit-serve-", suffix=".log", delete=False)
+    atexit.register(_remove, log.name)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from smmkit.cli import main; main()", "serve", "--db", db,
          "--port", "0", "--workers", str(workers), "--admin-token", TOKEN, *args],
@@ -57,6 +59,11 @@ def serve(db: str, *args: str, workers: int = 2, timeout: float = 30) -> Server:
     # The rest of the banner is not read: let a thread drain it so stdout never fills.
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     return Server(proc, line.split("listening on ", 1)[1].strip(), log.name)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def control(server: Server, method: str, path: str, **kw: Any) -> Any:
