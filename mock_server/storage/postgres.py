@@ -159,6 +159,10 @@ class PostgresStore:
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_SECONDS) as conn:
                 self.found_version = postgres_schema.ensure_current(conn, migrate=migrate)
+                # As on SQLite: the id sequences move past rows written around the store.
+                with conn.transaction():
+                    conn.execute(postgres_schema.WRITE_LOCK)
+                    postgres_tables.advance_sequences(conn)
         except (psycopg.Error, SchemaTooNew, postgres_schema.SchemaBehind) as exc:
             raise StoreError(describe(self.display, exc)) from None
 

@@ -34,6 +34,7 @@ from smmkit.mock_server.storage.tables import (  # noqa: F401 - shared with SQLi
     SNAPSHOT_TABLES,
     AccountRow,
     ActiveOrderRow,
+    Balance,
     BalanceRefused,
     Charges,
     ClockRow,
@@ -168,6 +169,11 @@ def account_by_key(db: Db, key: str) -> Row | None:
 
 def account_by_id(db: Db, account_id: int) -> Row | None:
     return _one(db, AccountRow, f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s",
+                (account_id,))
+
+
+def balance_of(db: Db, account_id: int) -> Row | None:
+    return _one(db, Balance, "SELECT balance, currency FROM accounts WHERE id = %s",
                 (account_id,))
 
 
