@@ -193,3 +193,17 @@ def test_requests_get_503_json_while_the_database_is_away(own_cluster: Any) -> N
     finally:
         running.stop()
         running.panel.store.close()
+
+
+def test_the_engine_switch_really_moves_the_suite(pg_cluster: Any) -> None:
+    """SMMKIT_TEST_ENGINE=postgres puts the suite's throw-away panels on PostgreSQL (and only
+    then): the second CI run is not the first one again."""
+    import engines as test_engines
+    from support import manual_panel
+
+    panel = manual_panel()
+    try:
+        expected = PostgresStore if test_engines.ENGINE == "postgres" else Store
+        assert type(panel.store) is expected
+    finally:
+        panel.store.close()
