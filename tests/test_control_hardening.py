@@ -85,7 +85,7 @@ HOSTILE: list[tuple[str, str, Any, str | None, str]] = [
     ("PATCH", f"/accounts/{DEMO_KEY}", {"currency": "dollars", "top_up": "5"}, None, "dollars"),
     ("PATCH", f"/accounts/{DEMO_KEY}", {"top_up": "5", "enabled": "yes"}, None, "enabled"),
     ("POST", "/accounts", {"key": "new", "currency": "dollars"}, None, "'dollars'"),
-    ("POST", "/accounts", {"key": "new", "balance": "-1e400"}, None, "amount"),
+    ("POST", "/accounts", {"key": "new", "balance": "-1e400"}, None, "balance"),
     ("PATCH", "/services/1", {"rate": "1e25"}, None, "rate"),
     ("PATCH", "/services/1", {"rate": "NaN"}, None, "rate"),
     ("PATCH", "/services/1", {"speed": 10**12}, None, "speed"),

@@ -93,7 +93,7 @@ def test_read_only_folder(tmp_path: Path) -> None:
     shutil.copy(FIXTURE, db)
     with read_only_dir(folder):
         result = serve(db)
-    assert_one_line_naming(result, db, "not writable")
+    assert_one_line_naming(result, db, "folder", "writable")
 
 
 def test_missing_folder_that_cannot_be_created(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_missing_folder_that_cannot_be_created(tmp_path: Path) -> None:
     db = folder / "missing" / "panel.db"
     with read_only_dir(folder):
         result = serve(db)
-    assert_one_line_naming(result, db, "cannot create the folder", str(db.parent))
+    assert_one_line_naming(result, db, "folder", str(db.parent))
 
 
 def _mount_tiny_filesystem(folder: Path) -> bool:

@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -455,7 +455,7 @@ class Panel:
                 if effect is None:
                     result[order_id] = CancelUnavailable(f"order {order_id} cannot be canceled")
                     continue
-                cancelled = lc.Plan(*plan_values(plan)[:10], cancel_at=effect)
+                cancelled = replace(plan, cancel_at=effect)
                 self.ops.set_cancel(db, order_id, effect, cancelled.final_at)
                 result[order_id] = None
         return result

@@ -76,8 +76,7 @@ def _currency(value: Any) -> str:
     try:
         return parse_currency(value.upper() if isinstance(value, str) else value)
     except ValueError:
-        raise ControlError(f"currency {value!r} is not an ISO 4217 code (three letters, "
-                           "e.g. USD)") from None
+        raise ControlError(f"bad currency {value!r}: three letters") from None  # as in 0.1
 
 
 # ---------------------------------------------------------------- clock
@@ -175,7 +174,9 @@ def update_account(panel: Panel, key: str, changes: Any) -> dict[str, Any]:
                 panel.ops.move_money(db, row.id, delta, kind="topup", at=panel.now(),
                                      topup=True)
             except BalanceRefused as exc:
-                raise ControlError(str(exc)) from None
+                after = exc.balance + exc.delta
+                raise ControlError(f"balance would become negative ({after})" if after < 0 else
+                                   f"balance would be above {MONEY_LIMIT - 1} ({after})") from None
         panel.ops.set_account_flags(db, row.id, currency=currency, enabled=enabled)
     return get_account(panel, key)
 

@@ -261,6 +261,9 @@ def describe_failure(path: Path, exc: BaseException) -> str:
     if name.startswith("SQLITE_IOERR") or "disk i/o" in low:
         return (f"cannot write {path} ({text}: the disk may be full or failing): free some "
                 "space, check the disk or pick another --db")
+    if isinstance(exc, FileNotFoundError):
+        return (f"cannot create the folder {path.parent} for the store {path}: "
+                f"{exc.strerror}; create it or pick another --db")
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in low:
         return (f"cannot open {path}: its folder is missing or not writable; create it, fix "
                 "its permissions or pick another --db")

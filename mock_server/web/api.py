@@ -98,7 +98,7 @@ def _from_form(raw: bytes | str) -> dict[str, str]:
 
 def read_params(query: str, content_type: str, body: bytes,
                 multipart: Callable[[], dict[str, str]] | None = None) -> Params:
-    """One dict from query and body; a name in both takes the body's value (PROTOCOL.md §1)."""
+    """One dict from query and body; a name in both takes the body's value (docs/PROTOCOL.md §1)."""
     values = _from_form(query.encode("latin-1", "replace")) if query else {}
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "application/json" or (not kind and body[:1] in (b"{", b"[")):
