@@ -13,6 +13,7 @@ from pathlib import Path
 from smmkit.mock_server.core.clock import manual_clock, real_clock
 from smmkit.mock_server.core.config_files import ConfigError, load_accounts, load_catalog
 from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.storage import engines
 from smmkit.mock_server.storage.engines import open_store
 
 __all__ = ["Config", "ConfigError", "build_panel", "load_accounts", "load_catalog", "sources",
@@ -46,6 +47,8 @@ class Config:
 
 def store_has_state(db: str) -> bool:
     """Whether `db` already holds a panel (so omitted options keep what it has)."""
+    if engines.is_postgres(db):
+        return engines.postgres_has_state(db)
     if db == ":memory:" or not Path(db).exists():
         return False
     import sqlite3

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from smmkit.mock_server.core.config import DEFAULT_PORT, Config, sources, store_has_state
 from smmkit.mock_server.core.panel import Panel
-from smmkit.mock_server.storage.engines import describe
+from smmkit.mock_server.storage.engines import describe, is_postgres
 from smmkit.mock_server.storage.sqlite import default_db_path
 from smmkit.mock_server.web.dialects import Dialect
 
@@ -99,7 +99,11 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
                                                                   admin_token=admin_token)
     lock = None
     try:
-        if db != ":memory:":
+        if is_postgres(db):  # many servers on one database is the point: no lock file
+            if fresh:
+                raise click.UsageError("--fresh deletes an SQLite store's files; a PostgreSQL "
+                                       "panel is reset with POST /_control/reset")
+        elif db != ":memory:":
             lock = ServeLock(db).acquire()
             if fresh:
                 remove_store(db)

@@ -96,3 +96,18 @@ def inspect(url: str) -> dict[str, Any]:
 def _counts(conn: Any) -> dict[str, int]:
     return {table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             for table in ("accounts", "orders", "refills")}
+
+
+def postgres_has_state(url: str) -> bool:
+    """Whether the PostgreSQL database at `url` already holds a panel (False when it cannot be
+    reached: opening the store then says why, in one line)."""
+    import psycopg
+    from smmkit.mock_server.storage import postgres, postgres_schema
+
+    try:
+        with psycopg.connect(url, autocommit=True,
+                             connect_timeout=postgres.CONNECT_SECONDS) as conn:
+            return bool(postgres_schema.version_of(conn)) and \
+                conn.execute("SELECT 1 FROM state").fetchone() is not None
+    except psycopg.Error:
+        return False
