@@ -65,11 +65,11 @@ def inspect(url: str) -> dict[str, Any]:
         info["location"] = postgres.redacted(url)
         try:
             with psycopg.connect(url, autocommit=True,
-                                 connect_timeout=postgres.CONNECT_SECONDS) as conn:
-                info["server"] = conn.execute("SHOW server_version").fetchone()[0]
-                info["version"] = postgres_schema.version_of(conn)
+                                 connect_timeout=postgres.CONNECT_SECONDS) as pg:
+                info["server"] = pg.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+                info["version"] = postgres_schema.version_of(pg)
                 if info["version"]:
-                    info.update(_counts(conn))
+                    info.update(_counts(pg))
         except psycopg.Error as exc:
             raise OSError(postgres.describe(info["location"], exc)) from None
         return info
@@ -81,13 +81,13 @@ def inspect(url: str) -> dict[str, Any]:
         info["version"] = 0
         return info
     try:
-        conn = sqlite3.connect(f"file:{Path(url).resolve()}?mode=ro", uri=True)
+        lite = sqlite3.connect(f"file:{Path(url).resolve()}?mode=ro", uri=True)
         try:
-            info["version"] = schema.version_of(conn)
+            info["version"] = schema.version_of(lite)
             if info["version"]:
-                info.update(_counts(conn))
+                info.update(_counts(lite))
         finally:
-            conn.close()
+            lite.close()
     except sqlite3.Error as exc:
         raise OSError(f"cannot read the store {url}: {exc}") from None
     return info
