@@ -95,10 +95,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    skipped = terminalreporter.stats.get("skipped", [])
-    if SKIPPED and skipped:
-        terminalreporter.write_line(f"PostgreSQL tests skipped ({len(skipped)} skipped in "
-                                    f"all): {SKIPPED[0]}", yellow=True)
+    """Say how many PostgreSQL tests were skipped and why (with xdist the skips happened in
+    the workers, so the reason is asked again here)."""
+    reason = missing_reason()
+    if reason is None:
+        return
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if reason in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} PostgreSQL tests skipped: {reason}",
+                                    yellow=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

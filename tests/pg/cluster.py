@@ -22,7 +22,11 @@ USER = "smmkit"
 
 
 def binaries() -> Path | None:
-    """The folder holding initdb and pg_ctl, or None when PostgreSQL is not installed."""
+    """The folder holding initdb and pg_ctl, or None when PostgreSQL is not installed.
+    SMMKIT_PG_BIN names the folder instead of searching (a wrong one: "not installed")."""
+    chosen = os.environ.get("SMMKIT_PG_BIN")
+    if chosen:
+        return Path(chosen) if (Path(chosen) / "initdb").exists() else None
     found = shutil.which("initdb")
     if found:
         return Path(os.path.realpath(found)).parent
