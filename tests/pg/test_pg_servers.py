@@ -13,12 +13,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
-from pg.servers import Tally, control, race, serve
+from pg.servers import Server, Tally, control, race, serve
 from smmkit.mock_server.core.config import Config, build_panel
 from smmkit.mock_server.core.panel import FIRST_ORDER_ID, Panel
 
@@ -26,6 +27,21 @@ KEY = "race-key"
 CHARGE = Decimal("0.09")  # service 1 (rate 0.90 per 1000) at quantity 100
 THREADS, PER_THREAD = 16, 200
 AFFORDABLE = 1000
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[[str], Server]]:
+    """`serve(db)`, every server it started killed at teardown (also when a later one failed
+    to start, or an assertion stopped the test half-way)."""
+    started: list[Server] = []
+
+    def start(db: str) -> Server:
+        started.append(serve(db))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.kill()
 
 
 def shared_panel(url: str, balance: Decimal) -> Panel:
@@ -53,9 +69,10 @@ def assert_conserved(panel: Panel, orders: dict[int, Any], opening: Decimal) -> 
     assert all(Decimal(r["amount"]) == -CHARGE for r in ledger)
 
 
-def test_racing_adds_through_two_servers_spend_exactly_the_balance(pg_url: str) -> None:
+def test_racing_adds_through_two_servers_spend_exactly_the_balance(
+        pg_url: str, spawn: Callable[[str], Server]) -> None:
     panel = shared_panel(pg_url, CHARGE * AFFORDABLE)
-    first, second = serve(pg_url), serve(pg_url)
+    first, second = spawn(pg_url), spawn(pg_url)
     tally = Tally()
     try:
         race([first.url, second.url], KEY, threads=THREADS, per_thread=PER_THREAD, tally=tally)
@@ -74,10 +91,11 @@ def test_racing_adds_through_two_servers_spend_exactly_the_balance(pg_url: str) 
     panel.store.close()
 
 
-def test_a_server_killed_mid_load_loses_nothing_it_acknowledged(pg_url: str) -> None:
+def test_a_server_killed_mid_load_loses_nothing_it_acknowledged(
+        pg_url: str, spawn: Callable[[str], Server]) -> None:
     opening = Decimal("10000.00")
     panel = shared_panel(pg_url, opening)
-    victim, survivor = serve(pg_url), serve(pg_url)
+    victim, survivor = spawn(pg_url), spawn(pg_url)
     killed = threading.Event()
 
     def kill_once(done: int) -> None:
@@ -97,7 +115,7 @@ def test_a_server_killed_mid_load_loses_nothing_it_acknowledged(pg_url: str) -> 
         assert_conserved(panel, orders, opening)
         # The survivor kept serving: half the threads hit it, none of them lost a request.
         assert len(tally.ok) >= 4 * 100
-        reborn = serve(pg_url)  # restart: it rejoins the same panel
+        reborn = spawn(pg_url)  # restart: it rejoins the same panel
         try:
             newest = max(tally.ok)
             answer = requests.post(reborn.url, data={"key": KEY, "action": "status",
@@ -125,10 +143,11 @@ def own_cluster(pg_cluster: Any) -> Any:
     cluster.destroy()
 
 
-def test_database_stopped_mid_load_costs_503s_never_half_orders(own_cluster: Any) -> None:
+def test_database_stopped_mid_load_costs_503s_never_half_orders(
+        own_cluster: Any, spawn: Callable[[str], Server]) -> None:
     opening = Decimal("10000.00")
     panel = shared_panel(own_cluster.url, opening)
-    servers = [serve(own_cluster.url), serve(own_cluster.url)]
+    servers = [spawn(own_cluster.url), spawn(own_cluster.url)]
     outage = threading.Event()
 
     def stop_and_start() -> None:
