@@ -91,7 +91,7 @@ def parse_currency(value: object) -> str:
 
 
 def refund_owed(charge: Decimal, status: str, remains: int, quantity: int) -> Decimal:
-    """THE refund rule: what an order ending in `status` gets back (PROTOCOL.md §6). Partial:
+    """THE refund rule: what an order ending in `status` gets back (docs/PROTOCOL.md §6). Partial:
     the undelivered part, charge × remains / quantity half-up to 5 places; Canceled: all of it
     (its remains are the whole quantity); any other status: nothing."""
     if status in REFUNDING:
