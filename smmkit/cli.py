@@ -21,6 +21,7 @@ LAZY_COMMANDS = {
     "serve": ("smmkit.mock_server.serving.cli:serve",
               "Start the fake panel (default http://127.0.0.1:8080/api/v2)."),
     "ctl": ("smmkit.mock_server.client.ctl:ctl", "Drive a running fake through its control API."),
+    "db": ("smmkit.mock_server.serving.db_cli:db", "Inspect or upgrade the store's schema."),
     "check": ("smmkit.contract_tests.cli:check",
               "Check the SMM panel API v2 at URL against the contract."),
     "reset": ("smmkit.mock_server.serving.reset_cli:reset",

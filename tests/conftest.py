@@ -25,7 +25,7 @@ from smmkit.mock_server.core.panel import Panel
 from support import ApiClient, manual_panel
 
 # pytester tests the kit's pytest plugin; pytest only accepts this in the top-level conftest.
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "engines"]  # engines: SMMKIT_TEST_ENGINE=postgres (tests/engines.py)
 
 settings.register_profile("dev", max_examples=300, deadline=None, print_blob=True)
 settings.register_profile("ci", max_examples=2000, deadline=None, print_blob=True,

@@ -48,7 +48,7 @@ class ApiClient:
 
 
 def order_count(panel: Panel) -> int:
-    return panel.store.connection().execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+    return len(panel.ops.orders(panel.store.connection()))
 
 
 def conserved(panel: Panel, key: str) -> bool:

@@ -27,8 +27,7 @@ def add(api: ApiClient, service: int = 1, link: str = "https://instagram.com/u/1
 
 
 def outcome_of(api: ApiClient, order: int) -> str:
-    return api.panel.store.connection().execute(
-        "SELECT outcome FROM orders WHERE id = ?", (order,)).fetchone()[0]
+    return api.panel.ops.order(api.panel.store.connection(), order).outcome
 
 
 def completed(api: ApiClient, service: int = 1) -> int:

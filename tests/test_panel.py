@@ -33,8 +33,7 @@ def error(call, *args, **kw) -> str:
 
 
 def outcome_of(panel: Panel, order_id: int) -> str:
-    return panel.store.connection().execute(
-        "SELECT outcome FROM orders WHERE id = ?", (order_id,)).fetchone()[0]
+    return panel.ops.order(panel.store.connection(), order_id).outcome
 
 
 def all_conserved(panel: Panel) -> None:
@@ -71,7 +70,8 @@ def test_invalid_key_everywhere(panel: Panel, key: object) -> None:
 
 def test_disabled_account_is_an_invalid_key(panel: Panel) -> None:
     with panel.store.transaction() as db:
-        db.execute("UPDATE accounts SET enabled = 0 WHERE key = ?", (SECOND_KEY,))
+        row = panel.ops.account_by_key(db, SECOND_KEY)
+        panel.ops.set_account_flags(db, row.id, enabled=False)
     assert error(panel.balance, SECOND_KEY) == "Invalid API key"
     assert panel.balance(DEMO_KEY) == (Decimal("1000.00"), "USD")
 

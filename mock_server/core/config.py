@@ -13,7 +13,8 @@ from pathlib import Path
 from smmkit.mock_server.core.clock import manual_clock, real_clock
 from smmkit.mock_server.core.config_files import ConfigError, load_accounts, load_catalog
 from smmkit.mock_server.core.panel import Panel
-from smmkit.mock_server.storage.sqlite import Store
+from smmkit.mock_server.storage import engines
+from smmkit.mock_server.storage.engines import open_store
 
 __all__ = ["Config", "ConfigError", "build_panel", "load_accounts", "load_catalog", "sources",
            "store_has_state", "DEMO_KEY", "DEFAULT_PORT"]
@@ -46,6 +47,8 @@ class Config:
 
 def store_has_state(db: str) -> bool:
     """Whether `db` already holds a panel (so omitted options keep what it has)."""
+    if engines.is_postgres(db):
+        return engines.postgres_has_state(db)
     if db == ":memory:" or not Path(db).exists():
         return False
     import sqlite3
@@ -77,7 +80,7 @@ def build_panel(config: Config) -> Panel:
     clock = manual_clock() if config.clock == "manual" else real_clock(config.speed)
     accounts = load_accounts(config.accounts)
     catalog = load_catalog(config.catalog)
-    store = Store(config.db)
+    store = open_store(config.db)  # SQLite for a path or :memory:, PostgreSQL for a URL
     fresh = not store.ops.has_state(store.connection())
     panel = Panel(store, seed=config.seed, accounts=accounts, catalog=catalog, clock=clock)
     if not fresh:

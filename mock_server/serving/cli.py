@@ -16,6 +16,7 @@ from typing import Any
 import click
 from smmkit.mock_server.core.config import DEFAULT_PORT, Config, sources, store_has_state
 from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.storage.engines import describe, is_postgres
 from smmkit.mock_server.storage.sqlite import default_db_path
 from smmkit.mock_server.web.dialects import Dialect
 
@@ -39,7 +40,10 @@ def _dialect(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="Port to bind; 0 picks a free one (the URL is printed).")
 @click.option("--db", default=str(default_db_path()), show_default=True,
-              help="SQLite file holding the panel's state; ':memory:' for a throw-away one.")
+              envvar=["SMMKIT_SERVE_DB", "SMMKIT_DB"],
+              help="Where the panel's state lives: an SQLite file (':memory:' for a throw-away "
+                   "one), or postgresql://user@host:port/dbname to share one panel between "
+                   "several servers (docs/deploy.md).")
 @click.option("--accounts", type=click.Path(exists=True, dir_okay=False),
               help='JSON list of {"key", "balance", "currency"} (default: the demo accounts).')
 @click.option("--catalog", type=click.Path(exists=True, dir_okay=False),
@@ -49,7 +53,7 @@ def _dialect(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
               help="The panel clock runs this many times faster than real time.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (they share the SQLite store).")
+              help="Worker processes (they share the store).")
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker.")
 @click.option("--dialect", default="perfectpanel", show_default=True, callback=_dialect,
@@ -95,7 +99,11 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
                                                                   admin_token=admin_token)
     lock = None
     try:
-        if db != ":memory:":
+        if is_postgres(db):  # many servers on one database is the point: no lock file
+            if fresh:
+                raise click.UsageError("--fresh deletes an SQLite store's files; a PostgreSQL "
+                                       "panel is reset with POST /_control/reset")
+        elif db != ":memory:":
             lock = ServeLock(db).acquire()
             if fresh:
                 remove_store(db)
@@ -137,8 +145,8 @@ def _request_log(log: bool | None, log_format: str) -> str:
 
 def _announce(panel: Panel, url: str, config: Config, origin: dict[str, str]) -> None:
     db = panel.store
-    rows = db.connection().execute(
-        "SELECT key, balance, currency, enabled FROM accounts ORDER BY id").fetchall()
+    rows = [(r.key, r.balance, r.currency, r.enabled)
+            for r in panel.ops.accounts(db.connection())]
     services = [s for s in panel.catalog().values() if s.enabled]
     dialect = Dialect(config.dialect)
 
@@ -150,7 +158,7 @@ def _announce(panel: Panel, url: str, config: Config, origin: dict[str, str]) ->
             if config.robust else "canonical")
     lines = [
         f"smmkit fake panel listening on {url}/api/v2",
-        f"  store:     {'(throw-away) ' if db.temporary else ''}{db.path}",
+        f"  store:     {describe(db)}",
         f"  clock:     {config.speed:g}x real time, seed {config.seed}",
         f"  answers:   dialect {config.dialect}, {mode}",
         f"  catalogue: {len(services)} services, from {origin['catalog']}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 from smmkit.mock_server.serving.store_files import ServeLock, StoreBusy, remove_store
+from smmkit.mock_server.storage.engines import is_postgres
 from smmkit.mock_server.storage.sqlite import default_db_path
 
 
@@ -20,6 +21,8 @@ def reset(db: str) -> None:
     """Delete a stopped fake's store (every file it uses) to start over."""
     if db == ":memory:":
         raise click.UsageError("a ':memory:' store is gone when its server stops")
+    if is_postgres(db):
+        raise click.UsageError("a PostgreSQL panel is reset with POST /_control/reset")
     lock = ServeLock(db)
     try:
         lock.acquire("reset")

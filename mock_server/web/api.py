@@ -24,6 +24,7 @@ from smmkit.mock_server.core.errors import (
     RefillNotFound,
 )
 from smmkit.mock_server.core.panel import Account, Panel
+from smmkit.mock_server.storage.errors import StoreUnavailable
 from smmkit.mock_server.web.dialects import Awkward, Body, Dialect, encode
 
 MAX_IDS = 100
@@ -156,6 +157,8 @@ class Api:
                 return body
         except PanelError as exc:
             body = self.dialect.error(exc)
+        except StoreUnavailable:  # answered 503 by the endpoint, not as a bug
+            raise
         except Exception:  # a bug: say so in JSON, never with a traceback on the wire
             traceback.print_exc(file=sys.stderr)
             return Reply(500, encode({"error": "Internal error"}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +22,8 @@ from smmkit.mock_server.core.config import Config, build_panel
 from smmkit.mock_server.core.errors import HTTP_TEXTS
 from smmkit.mock_server.core.faults import Fault, FaultBook
 from smmkit.mock_server.core.panel import Moment, Panel
+from smmkit.mock_server.storage.engines import open_journal
+from smmkit.mock_server.storage.errors import StoreUnavailable
 from smmkit.mock_server.storage.journal import Journal
 from smmkit.mock_server.web.api import Api, Params, Reply, http_error, read_params
 from smmkit.mock_server.web.console_log import ConsoleLog
@@ -44,10 +47,14 @@ class ApiEndpoint:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
-        with self.api.panel.request() as moment:
-            reply, params, fault = self.respond(environ, moment)
-            if params is not None and (self.journal is not None or self.request_log is not None):
-                self._record(params, reply, started, fault, moment)
+        try:
+            with self.api.panel.request() as moment:
+                reply, params, fault = self.respond(environ, moment)
+                if params is not None and (self.journal is not None
+                                           or self.request_log is not None):
+                    self._record(params, reply, started, fault, moment)
+        except StoreUnavailable as exc:  # the database is away: the panel's failure answer
+            reply = store_unavailable(exc)
         if reply is DROPPED:
             _drop_connection(environ)
             start_response("500 DROPPED", [("Content-Length", "0")])
@@ -142,6 +149,13 @@ class ApiEndpoint:
             service_type=service_type)
 
 DROPPED = Reply(0, b"")  # marker: close the connection instead of answering
+UNAVAILABLE = {"error": "Service unavailable"}
+
+
+def store_unavailable(exc: StoreUnavailable) -> Reply:
+    """503 with a JSON error and Retry-After, no traceback: the database cannot be reached."""
+    print(f"smmkit: {exc}", file=sys.stderr, flush=True)
+    return Reply(503, encode(UNAVAILABLE), headers=(("Retry-After", "1"),))
 
 
 def _drop_connection(environ: dict[str, Any]) -> None:
@@ -175,6 +189,7 @@ def _multipart(environ: dict[str, Any], body: bytes) -> dict[str, str]:
 
 
 _REASONS = {200: "OK", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUEST ENTITY TOO LARGE",
+            503: "SERVICE UNAVAILABLE",
             500: "INTERNAL SERVER ERROR"}
 
 
@@ -243,7 +258,7 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     api = Api(panel, Dialect(config.dialect),
               awkward=Awkward(config.seed) if config.robust else None)
     fault_book = FaultBook(panel.store, seed=config.seed, can_drop=config.server != "granian")
-    journal = Journal(panel.store, limit=config.journal_limit) if config.journal_limit else None
+    journal = open_journal(panel.store, config.journal_limit) if config.journal_limit else None
     app.extensions.update({"smmkit.api": api, "smmkit.faults": fault_book,
                            "smmkit.journal": journal})
     from smmkit.mock_server.web.control import control_blueprint
@@ -264,6 +279,13 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
         response.status_code = code
         if code == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(StoreUnavailable)
+    def database_away(exc: StoreUnavailable) -> Any:
+        response = jsonify(UNAVAILABLE)
+        response.status_code, response.headers["Retry-After"] = 503, "1"
+        print(f"smmkit: {exc}", file=sys.stderr, flush=True)
         return response
 
     # The live request log and the dashboard (issue 13).
