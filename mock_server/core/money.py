@@ -59,7 +59,8 @@ def format_money(amount: Decimal) -> str:
 
 MAX_INTEGER_DIGITS = 15  # what a stored balance holds exactly, with FIVE_PLACES after the point
 MONEY_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
-_AMOUNT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,5})?", re.ASCII)
+# Trailing zeros past the fifth decimal add no precision ("1000.000000" is 1000), so they pass.
+_AMOUNT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,5}0*)?", re.ASCII)
 _CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
 
 
