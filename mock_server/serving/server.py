@@ -136,6 +136,7 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
 
 def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | None) -> None:
     from gunicorn.app.base import BaseApplication
+    from smmkit.mock_server.serving.workers import MAX_CONNECTIONS
     from smmkit.mock_server.web.app import create_app
 
     sock = bind_socket(config.host, config.port)
@@ -155,7 +156,10 @@ def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | Non
                 "workers": config.workers,
                 "worker_class": "smmkit.mock_server.serving.workers.JsonErrorThreadWorker",
                 "threads": config.threads,
-                "keepalive": 5,
+                "keepalive": 5,  # idle keep-alive connections close after 5 s
+                # the worker sheds its idlest connection at MAX_CONNECTIONS; gunicorn's own
+                # cap (which stops accepting) must never be reached first
+                "worker_connections": MAX_CONNECTIONS + 1,
                 "timeout": 60,
                 "graceful_timeout": 5,
                 "accesslog": None,
