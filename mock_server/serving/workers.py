@@ -36,6 +36,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from smmkit.mock_server.core.errors import error_text
 from smmkit.mock_server.serving.framing import Verdict, verdict
+from smmkit.mock_server.serving.lifeline import die_with_parent
 from werkzeug.http import HTTP_STATUS_CODES
 
 HEADER_TIMEOUT = 10.0  # seconds for a request head, from the connection's first wait
@@ -119,6 +120,7 @@ class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
         # Patched in this worker process only; gunicorn calls util.write_error for every
         # request it rejects before the app runs.
         util.write_error = write_json_error
+        die_with_parent()  # ends with the master even when it is SIGKILLed
         for logger in (self.log.error_log, self.log.access_log):
             logger.addFilter(_RedactKeys())
         return super().init_process()
