@@ -80,8 +80,9 @@ class Serve:
         return self.log.read_text("utf-8", "replace") if self.log.exists() else ""
 
     def control(self, method: str, path: str, **kw: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **kw.pop("headers", {})}
         return requests.request(method, f"{self.base}/_control{path}", timeout=30,
-                                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, **kw)
+                                headers=headers, **kw)
 
     def reset(self) -> None:
         assert self.control("POST", "/reset").status_code < 300
