@@ -104,7 +104,8 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
 
     Limits on granian (issue 16): heads must arrive within HEADER_TIMEOUT (granian's own
     timeout; it then closes the connection); idle and slowloris connections cost granian no
-    thread, and each worker holds at most MAX_CONNECTIONS (its backpressure). A request body is read by one of granian's blocking threads, so each worker runs at
+    thread, and each worker holds at most MAX_CONNECTIONS (its backpressure). A request body
+    is read by one of granian's blocking threads, so each worker runs at
     least GRANIAN_MIN_THREADS of them: up to that many slow bodies per worker at once leave
     normal clients answered, beyond it they queue (gunicorn, the default, has no such bound).
     What granian answers itself, before the app: unparseable HTTP or an unknown transfer coding
