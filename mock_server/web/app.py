@@ -273,8 +273,8 @@ def _drain(environ: dict[str, Any], length: int | None) -> bool:
     """Read what is left of the request body (in chunks, never held); False when it cannot be
     read, so the connection should not be reused."""
     stream = environ.get("wsgi.input")
-    if stream is None or not length:
-        return True
+    if stream is None or not length or getattr(stream, "is_exhausted", False):
+        return True  # nothing left (the endpoint read the whole body): no extra read
     try:
         while stream.read(65536):
             pass
