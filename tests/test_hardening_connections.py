@@ -193,9 +193,10 @@ def test_gunicorn_never_logs_a_key(gunicorn: Serve) -> None:
 
 def test_a_half_closing_client_gets_its_answer_or_nothing_is_done(served: Serve) -> None:
     """A client that sends a whole request and half-closes. gunicorn answers it. granian closes
-    the connection without answering and still carries the request out (granian does not
-    support half-closed connections; documented in serving/server.py): the order is placed
-    whole — debited once, visible to the key — never half-done."""
+    the connection without answering (granian does not support half-closed connections;
+    documented in serving/server.py), and the request is carried out whole — debited once,
+    visible to the key — or not at all (when granian saw the close before the app ran); never
+    half-done."""
     served.reset()
     answered = []
     for i in range(10):
@@ -211,8 +212,8 @@ def test_a_half_closing_client_gets_its_answer_or_nothing_is_done(served: Serve)
     assert served.conserved()
     if served.server == "gunicorn":
         assert len(answered) == orders == 10
-    else:
-        assert orders == 10  # every request carried out, answered or not
+    else:  # unanswered requests were carried out whole, or not at all
+        assert len(answered) <= orders <= 10
         ids = [row[0] for row in served.db_rows("SELECT id FROM orders")]
         status = requests.post(served.api, data={"key": DEMO_KEY, "action": "status",
                                                  "orders": ",".join(map(str, ids))}).json()

@@ -110,9 +110,10 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
     normal clients answered, beyond it they queue (gunicorn, the default, has no such bound).
     What granian answers itself, before the app: unparseable HTTP or an unknown transfer coding
     gets an empty 400; reason phrases are granian's (a Cloudflare 520 goes out as `520 <none>`).
-    A client that sends a whole request and then half-closes gets no answer from granian, yet
-    the request is carried out whole (an `add` is placed and debited once, visible to `status`
-    of its key): use gunicorn for clients that half-close."""
+    A client that sends a whole request and then half-closes gets no answer from granian, and
+    the request is carried out whole (an `add` placed and debited once, visible to `status` of
+    its key) or not at all, depending on when granian sees the close: never half-done, but the
+    client cannot tell which. Use gunicorn (it answers them) for clients that half-close."""
     import json
     import signal
     import subprocess
