@@ -8,6 +8,9 @@
    (bench/populate.py), with start-up time and the server's peak RSS.
 3. `--profile`: py-spy samples both workers during a balance and an add load.
 
+Missing tools (wrk; py-spy for --profile) are installed only with consent: `--install` installs
+them, an interactive run asks first, and otherwise the command is printed and the run stops.
+
 Results: a table on stdout, bench/results/<date>[-granian][-quick].json, and (full runs)
 bench/RESULTS.md (gunicorn, the default server) or bench/RESULTS-granian.md (`--server granian`).
 """
@@ -17,7 +20,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -261,6 +266,42 @@ of master and workers (shared pages counted in each process — PSS is the faire
 """)
 
 
+def install_commands(profile: bool) -> list[tuple[str, list[str]]]:
+    """(tool, command) for every tool this run needs and this machine lacks."""
+    sudo = [] if os.geteuid() == 0 or not shutil.which("sudo") else ["sudo"]
+    missing = []
+    if not shutil.which("wrk"):
+        missing.append(("wrk", [*sudo, "apt-get", "install", "-y", "wrk"]))
+    if profile and not shutil.which("py-spy"):
+        missing.append(("py-spy", [sys.executable, "-m", "pip", "install", "py-spy"]))
+    return missing
+
+
+def require_tools(profile: bool, install: bool) -> None:
+    """Install what is missing only with consent: --install, or a yes at the prompt; else print
+    the commands and stop (exit 2) before anything is measured or installed."""
+    missing = install_commands(profile)
+    if not missing:
+        return
+    commands = "\n".join(f"  {' '.join(command)}" for _, command in missing)
+    names = " and ".join(tool for tool, _ in missing)
+    if not install:
+        if not sys.stdin.isatty():
+            raise SystemExit(f"bench needs {names}, which is not installed. Install it with:\n"
+                             f"{commands}\nor run again with --install to let bench do it.")
+        answer = input(f"bench needs {names}. Run these now?\n{commands}\n[y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise SystemExit(f"not installing; install {names} yourself:\n{commands}")
+    for tool, command in missing:
+        log(f"installing {tool}: {' '.join(command)}")
+        done = subprocess.run(command).returncode == 0
+        if not done and tool == "wrk":  # stale package lists: update once and retry
+            subprocess.run([*command[:-3], "update"], check=False)
+            done = subprocess.run(command).returncode == 0
+        if not done or not shutil.which(tool):
+            raise SystemExit(f"could not install {tool} ({' '.join(command)})")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,10 +313,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-scale", action="store_true")
     parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
                         help="smmkit serve --server (the baseline runs on the same server)")
+    parser.add_argument("--install", action="store_true",
+                        help="install missing tools (wrk, py-spy) without asking")
     args = parser.parse_args(argv)
     global SERVER
     SERVER = args.server
-    h.ensure_wrk()
+    require_tools(args.profile, args.install)
     seconds = args.seconds or (3 if args.quick else 20)
     warm = 1 if args.quick else 3
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes

@@ -1,4 +1,4 @@
-"""smmkit's contract-test kit: check that an SMM panel API v2 keeps the contract of PROTOCOL.md.
+"""smmkit's contract kit: check that an SMM panel API v2 keeps the contract of docs/PROTOCOL.md.
 
 How the pieces fit (each module's docstring says more):
 

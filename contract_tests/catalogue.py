@@ -1,7 +1,7 @@
 """The kit's own reading of a panel's `services` answer and of what an `add` should cost.
 
 Independent of the fake on purpose: the kit checks live panels too, so it derives quantities and
-charges from PROTOCOL.md §2–3 itself. Money is Decimal only.
+charges from docs/PROTOCOL.md §2–3 itself. Money is Decimal only.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 FIVE_PLACES = Decimal("0.00001")
-# Priced per package (PROTOCOL.md §3): the charge is the rate, whatever the quantity.
+# Priced per package (docs/PROTOCOL.md §3): the charge is the rate, whatever the quantity.
 PACKAGE_TYPES = frozenset({"Package", "Custom Comments Package"})
 
-# How each type of PROTOCOL.md §3 gets its quantity: from `quantity`, from the lines of a list
+# How each type of docs/PROTOCOL.md §3 gets its quantity: from `quantity`, from the lines of a list
 # field, one package, or a subscription (max × posts).
 QUANTITY_RULES: dict[str, str] = {
     "Default": "param",
@@ -60,7 +60,7 @@ def parse_int(value: Any) -> int | None:
 
 
 def charge_for(rate: Decimal, quantity: int) -> Decimal:
-    """rate × quantity / 1000, half-up to 5 decimals (PROTOCOL.md §2)."""
+    """rate × quantity / 1000, half-up to 5 decimals (docs/PROTOCOL.md §2)."""
     return (rate * quantity / 1000).quantize(FIVE_PLACES, rounding=ROUND_HALF_UP)
 
 
@@ -101,7 +101,7 @@ class KitService:
         return None if quantity is None or runs is None else quantity * runs
 
     def charge_of(self, params: Mapping[str, str]) -> Decimal | None:
-        """The charge PROTOCOL.md §2 prescribes: a package costs its rate (observed), the rest
+        """The charge docs/PROTOCOL.md §2 prescribes: a package costs its rate (observed), the rest
         rate × quantity / 1000."""
         if self.package:
             return self.rate.quantize(FIVE_PLACES, rounding=ROUND_HALF_UP)

@@ -121,7 +121,7 @@ def check_schema(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[V
 
 
 def check_error_texts(exchange: Exchange, *, dialect: str = "perfectpanel") -> list[Violation]:
-    """Every error text is a known text of the dialect or a raw i18n key (PROTOCOL.md §4)."""
+    """Every error text is a known text of the dialect or a raw i18n key (docs/PROTOCOL.md §4)."""
     found: list[Violation] = []
     for where, value in error_texts_in(exchange):
         if not isinstance(value, str):
@@ -179,7 +179,7 @@ def _money_values(data: Any) -> Iterable[tuple[str, Any]]:
 
 
 def check_money_format(exchange: Exchange) -> list[Violation]:
-    """Money is a decimal string without exponent, never a JSON number (PROTOCOL.md §2)."""
+    """Money is a decimal string without exponent, never a JSON number (docs/PROTOCOL.md §2)."""
     found: list[Violation] = []
     for where, value in _money_values(exchange.json()):
         if not isinstance(value, str):

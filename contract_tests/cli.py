@@ -33,14 +33,15 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str | None) -> De
 
 
 @click.command("check")
-@click.argument("url")
-@click.option("--key", required=True, envvar="SMM_KEY", help="API key (or $SMM_KEY).")
+@click.argument("url", required=False)
+@click.option("--key", envvar="SMM_KEY", help="API key (or $SMM_KEY).")
 @click.option("--allow-orders", is_flag=True,
               help="Allow add/cancel/refill: places the cheapest orders within --budget.")
 @click.option("--budget", callback=_budget, default=None, metavar="AMOUNT",
               help="Most the run may spend (needed with --allow-orders).")
-@click.option("--dialect", type=click.Choice(DIALECT_CHOICES), default="perfectpanel",
-              show_default=True, help="Dialect to check against; auto picks the best fit.")
+@click.option("--dialect", default="perfectpanel", show_default=True, metavar="NAME|FILE",
+              help=f"Dialect to check against: {', '.join(DIALECT_CHOICES)} (best fit), or "
+                   "with --from-recording also raw-keys or a dialect file.")
 @click.option("--seed", type=int, default=None, help="Hypothesis seed, to reproduce a run.")
 @click.option("--order", "order_ids", multiple=True, help="An existing order id to look up.")
 @click.option("--refill", "refill_ids", multiple=True, help="An existing refill id to look up.")
@@ -51,11 +52,21 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str | None) -> De
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write JSON here.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Write a self-contained HTML report here.")
-def check(url: str, key: str, allow_orders: bool, budget: Decimal, dialect: str,
+@click.option("--from-recording", "recording", type=click.Path(exists=True, dir_okay=False),
+              help="Judge a recording of `smmkit proxy --record` offline instead of URL.")
+def check(url: str | None, key: str | None, allow_orders: bool, budget: Decimal, dialect: str,
           seed: int | None, order_ids: tuple[str, ...], refill_ids: tuple[str, ...],
           examples: int, strict: bool, junit: str | None, json_path: str | None,
-          html_path: str | None) -> None:
+          html_path: str | None, recording: str | None) -> None:
     """Check the SMM panel API v2 at URL against the contract (read-only by default)."""
+    if recording:  # bridge (issue 14): offline judging lives in contract_tests/bridge/offline.py
+        from smmkit.contract_tests.bridge.offline import run_offline
+        raise SystemExit(run_offline(recording, dialect, strict=strict, json_path=json_path))
+    if url is None or not key:
+        raise click.UsageError("give URL and --key (or --from-recording FILE)")
+    if dialect not in DIALECT_CHOICES:
+        raise click.BadParameter(f"{dialect!r}: a live check takes one of "
+                                 f"{', '.join(DIALECT_CHOICES)}", param_hint="--dialect")
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
     from smmkit.contract_tests import reports

@@ -3,7 +3,7 @@
 `History` follows one session in order, per account (the key's fingerprint): the catalogue, the
 orders the kit placed with what they should cost, every status seen, balances and top-ups. It
 checks exact charges, remains, final statuses, the lifecycle order, refill/cancel rules, that
-another key's ids are invisible, and money conservation (PROTOCOL.md §6):
+another key's ids are invisible, and money conservation (docs/PROTOCOL.md §6):
 
     balance + Σ reported charges == opening balance + top-ups
 

@@ -3,7 +3,7 @@
 Every strategy yields the request parameters as ``dict[str, str]`` *without* ``key`` (the sender
 adds its key) — except the bad-key probes, which carry their own. Valid `add` requests are drawn
 from a real catalogue (the parsed `services` answer, or `KitService` objects), one builder per
-service type of PROTOCOL.md §3; text comes from Faker seeded from Hypothesis' own randomness, so
+service type of docs/PROTOCOL.md §3; text comes from Faker seeded by Hypothesis' randomness, so
 a Hypothesis seed reproduces the exact request.
 
     from hypothesis import given
@@ -228,7 +228,7 @@ def _with(base: st.SearchStrategy[Params], **changes: Any) -> st.SearchStrategy[
 
 def invalid_requests(catalogue: Sequence[Any] = (), *,
                      spending: bool = True) -> st.SearchStrategy[InvalidRequest]:
-    """One request per catalogue error of PROTOCOL.md §4 the kit can provoke on any panel:
+    """One request per catalogue error of docs/PROTOCOL.md §4 the kit can provoke on any panel:
     bad key, bad action, unknown service, bad link, below min, above max, non-integer quantity,
     unknown order / refill ids, more than 100 ids. `spending=False` leaves out every `add`."""
     services = [s for s in services_of(catalogue) if s.type in QUANTITY_RULES]

@@ -1,7 +1,7 @@
 """What the kit talks to: anything with ``send(params) -> Exchange``.
 
 The transports live here and only here (checks read `Exchange` records). `HttpTarget` speaks to a
-URL with requests in any of the three transports of PROTOCOL.md §1; `WsgiTarget` calls a WSGI app
+URL with requests in any of the three transports of docs/PROTOCOL.md §1; `WsgiTarget` runs an app
 in-process through Werkzeug's test client. Both add their key unless the params carry one (the
 bad-key probes do), and may hold `advance` / `reset` / `top_up` hooks when the target is the fake.
 """

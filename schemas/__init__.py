@@ -283,20 +283,79 @@ SERVICE_TYPES: tuple[str, ...] = tuple(_index()["add_types"])
 # ------------------------------------------------------------------ documents
 
 
-def openapi_document(*, dialect: str = "perfectpanel", profile: str = "strict") -> dict[str, Any]:
-    """OpenAPI 3.1 description of /api/v2, generated from the schema files."""
+def openapi_document(*, dialect: str = "perfectpanel", profile: str = "strict",
+                     server_url: str | None = None, part: str = "api") -> dict[str, Any]:
+    """OpenAPI 3.1 description of /api/v2 (`part="api"`), of the fake's control API
+    (`"control"`) or of both (`"all"`), generated from the schema files."""
     from smmkit.schemas.openapi import build  # noqa: PLC0415 - keeps the cheap import path cheap
 
-    return build(dialect=dialect, profile=profile)
+    return build(dialect=dialect, profile=profile, server_url=server_url, part=part)
 
 
-def export(out_dir: str | pathlib.Path) -> list[pathlib.Path]:
-    """Write every schema file and index.json below `out_dir`, same relative paths."""
+def export(out_dir: str | pathlib.Path, *, bundle: bool = False,
+           readme: bool = False) -> list[pathlib.Path]:
+    """Write every schema file and index.json below `out_dir`, same relative paths.
+
+    `bundle`: each file self-contained (everything it references embedded, `$ref`s local), for
+    validators without a registry such as plain `jsonschema.validate`. `readme`: also a
+    README.md saying what the files are and how to use them."""
+    from smmkit.schemas.bundle import bundle as bundled  # noqa: PLC0415 - only for --bundle
+
     out = pathlib.Path(out_dir)
     written = []
     for rel in [f"{name}.json" for name in names()] + ["index.json"]:
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_read(rel), encoding="utf-8")
+        if bundle and rel != "index.json":
+            text = json.dumps(bundled(rel.removesuffix(".json")), indent=2, ensure_ascii=False)
+            target.write_text(text + "\n", encoding="utf-8")
+        else:
+            target.write_text(_read(rel), encoding="utf-8")
+        written.append(target)
+    if readme:
+        target = out / "README.md"
+        target.write_text(_readme(bundle), encoding="utf-8")
         written.append(target)
     return written
+
+
+def _readme(bundled: bool) -> str:
+    """The package's README of the files, plus how to use this copy without smmkit."""
+    how = _BUNDLED_HOW if bundled else _LINKED_HOW
+    return f"{_read('README.md').rstrip()}\n\n## Using this copy\n\n{how.strip()}\n"
+
+
+_LINKED_HOW = """
+These files reference each other by relative `$ref` (e.g. `../_defs.json#/$defs/money`).
+Load them all into one registry keyed by `$id`, then validate; in Python:
+
+```python
+import json, pathlib
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+root = pathlib.Path(".")  # this directory
+docs = [json.loads(p.read_text()) for p in root.rglob("*.json") if p.name != "index.json"]
+registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
+schema = json.loads((root / "response/balance.json").read_text())
+Draft202012Validator(schema, registry=registry).validate({"balance": "1.5", "currency": "USD"})
+```
+
+For files that need no registry at all, export with `smmkit schemas --out DIR --bundle`.
+"""
+
+_BUNDLED_HOW = """
+This copy is **bundled**: every file is self-contained (whatever it references is embedded
+under its `$defs`, every `$ref` points inside the same file), so any 2020-12 validator uses a
+file on its own, with no registry or base URI:
+
+```python
+import json
+import jsonschema
+
+schema = json.load(open("response/balance.json"))
+jsonschema.validate({"balance": "100.84", "currency": "USD"}, schema)
+```
+
+`index.json` still says which file validates which action, form, dialect and profile.
+"""

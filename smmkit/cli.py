@@ -23,6 +23,11 @@ LAZY_COMMANDS = {
     "ctl": ("smmkit.mock_server.client.ctl:ctl", "Drive a running fake through its control API."),
     "check": ("smmkit.contract_tests.cli:check",
               "Check the SMM panel API v2 at URL against the contract."),
+    "reset": ("smmkit.mock_server.serving.reset_cli:reset",
+              "Delete a stopped fake's store (every file it uses) to start over."),
+    "proxy": ("smmkit.contract_tests.bridge.cli:proxy", "Proxy a panel, judging each exchange."),
+    "catalog": ("smmkit.contract_tests.bridge.cli:catalog", "Pull a live panel's catalogue."),
+    "diff": ("smmkit.contract_tests.bridge.cli:diff", "Score the fake's fidelity to a live panel."),
 }
 
 
@@ -56,18 +61,43 @@ def main() -> None:
 
 @main.command("schemas")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory to write the JSON Schema files into.")
-def schemas_command(out_dir: str) -> None:
-    """Write the contract's JSON Schema files to a directory."""
+              help="Directory to write the JSON Schema files (and a README) into.")
+@click.option("--bundle", is_flag=True,
+              help="Self-contained files: references embedded, for plain jsonschema.validate.")
+def schemas_command(out_dir: str, bundle: bool) -> None:
+    """Write the contract's JSON Schema files and a README to a directory."""
     from smmkit import schemas
 
-    written = schemas.export(Path(out_dir))
-    click.echo(f"wrote {len(written)} schema files to {out_dir}")
+    written = schemas.export(Path(out_dir), bundle=bundle, readme=True)
+    kind = "bundled (self-contained) " if bundle else ""
+    click.echo(f"wrote {len(written) - 1} {kind}schema files and README.md to {out_dir}")
 
 
 @main.command()
-def openapi() -> None:
-    """Print the OpenAPI 3.1 document for /api/v2 (generated from the JSON Schemas)."""
+@click.option("--server-url", default="http://127.0.0.1:8080", show_default=True,
+              help="The `servers` entry: where Swagger UI's Try-it-out and Schemathesis call.")
+@click.option("--part", default="all", show_default=True,
+              type=click.Choice(["all", "api", "control"]),
+              help="/api/v2, the fake's /_control/ (bearer token), or both.")
+@click.option("--dialect", default="perfectpanel", show_default=True,
+              type=click.Choice(["perfectpanel", "seed"]))
+@click.option("--profile", default="strict", show_default=True,
+              type=click.Choice(["strict", "tolerant"]),
+              help="strict: what the canonical fake sends; tolerant: what real panels send.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Write the document to FILE instead of printing it.")
+def openapi(server_url: str, part: str, dialect: str, profile: str,
+            out_file: str | None) -> None:
+    """The OpenAPI 3.1 document for /api/v2 and the control API (generated from the JSON
+    Schemas). A running `smmkit serve` also serves it at /openapi.json and
+    /_control/openapi.json."""
     from smmkit import schemas
 
-    click.echo(json.dumps(schemas.openapi_document(), indent=2))
+    document = schemas.openapi_document(dialect=dialect, profile=profile, server_url=server_url,
+                                        part=part)
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if out_file is None:
+        click.echo(text)
+        return
+    Path(out_file).write_text(text + "\n", encoding="utf-8")
+    click.echo(f"wrote the OpenAPI document ({len(document['paths'])} paths) to {out_file}")

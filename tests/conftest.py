@@ -1,18 +1,37 @@
 """Shared fixtures for the fake panel's tests: a core panel on a manual clock and one
-in-process server per session (reset per test). Plain helpers are in support.py."""
+in-process server per session (reset per test). Plain helpers are in support.py.
+
+Hypothesis profiles, for the property tests that leave the number of examples to the profile
+(tests that pin `max_examples` do so because each example is costly, e.g. an HTTP round trip):
+
+    dev  (default)  300 examples: the everyday run, a few seconds for every property
+    ci              2000 examples: the thorough run of .ci/run
+
+Choose with `--hypothesis-profile ci` or `SMMKIT_HYPOTHESIS_PROFILE=ci`. Neither profile has a
+deadline: the machine is shared, and timing is never what a test asserts. A failure prints the
+blob that replays it (`@reproduce_failure`).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from smmkit.mock_server.core.config import Config
 from smmkit.mock_server.core.panel import Panel
 from support import ApiClient, manual_panel
 
 # pytester tests the kit's pytest plugin; pytest only accepts this in the top-level conftest.
 pytest_plugins = ["pytester"]
+
+settings.register_profile("dev", max_examples=300, deadline=None, print_blob=True)
+settings.register_profile("ci", max_examples=2000, deadline=None, print_blob=True,
+                          database=None)
+# `--hypothesis-profile NAME` (Hypothesis' own option) is applied after this and wins.
+settings.load_profile(os.environ.get("SMMKIT_HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

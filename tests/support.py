@@ -95,13 +95,14 @@ class ServeProcess:
         self.proc.wait(timeout=10)
 
 
-def start_serve(*args: str, module: bool = False, timeout: float = 20) -> ServeProcess:
+def start_serve(*args: str, module: bool = False, timeout: float = 20,
+                env: dict[str, str] | None = None) -> ServeProcess:
     """Run `smmkit serve ARGS` (or `python -m smmkit.mock_server ARGS`) in its own process group and
-    wait for the URL it prints on its first line."""
+    wait for the URL it prints on its first line. `env`: extra environment variables."""
     command = ([sys.executable, "-m", "smmkit.mock_server", *args] if module
                else [sys.executable, "-c", "from smmkit.cli import main; main()",
                      "serve", *args])
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, env=env)
     line = read_line(proc.stdout, timeout)

@@ -1,5 +1,5 @@
 """The /api/v2 endpoint over a real socket: shapes, types, error bodies, transports and dialects
-(PROTOCOL.md §1, §2, §4, §7)."""
+(docs/PROTOCOL.md §1, §2, §4, §7)."""
 
 from __future__ import annotations
 
@@ -332,7 +332,7 @@ def test_seed_dialect_shapes(seed_api: ApiClient) -> None:
 
 
 def test_seed_dialect_currency_is_vnd(seed_api: ApiClient) -> None:
-    # PROTOCOL.md §7: the `seed` dialect is the api-docs template, "currency VND".
+    # docs/PROTOCOL.md §7: the `seed` dialect is the api-docs template, "currency VND".
     seed_api.panel.reset()
     assert seed_api.call(action="balance")["currency"] == "VND"
 
@@ -369,7 +369,7 @@ def test_ids_tolerate_spaces_and_duplicates(api: ApiClient) -> None:
 
 
 def test_non_ascii_digits_are_not_ids(api: ApiClient) -> None:
-    # PROTOCOL.md §1: ids are decimal integers. "٢٣٥٠١" (Arabic-Indic digits) is not order 23501.
+    # docs/PROTOCOL.md §1: ids are decimal integers. "٢٣٥٠١" (Arabic-Indic digits) is not order 23501.
     order = add(api)
     assert order == 23501
     assert api.call(action="status", order="٢٣٥٠١") == {"error": "Incorrect order ID"}

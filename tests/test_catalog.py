@@ -1,5 +1,5 @@
 """catalog.py: the shipped catalogue and the `add` rules of every service type
-(PROTOCOL.md §3, §4)."""
+(docs/PROTOCOL.md §3, §4)."""
 
 from __future__ import annotations
 
@@ -334,7 +334,7 @@ def test_non_integer_quantity(quantity: str) -> None:
 
 @pytest.mark.parametrize("quantity", ["١٠٠", "１００", "१००"])
 def test_non_ascii_digits_are_not_a_quantity(quantity: str) -> None:
-    # PROTOCOL.md §1: quantities are decimal integers; Arabic-Indic / full-width / Devanagari
+    # docs/PROTOCOL.md §1: quantities are decimal integers; Arabic-Indic / full-width / Devanagari
     # digits are not what any panel (PHP ctype_digit) accepts.
     assert error_of(service("Default"), {"link": LINK, "quantity": quantity}).text() == \
         "Incorrect request"

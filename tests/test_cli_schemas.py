@@ -17,6 +17,9 @@ def test_schemas_command_writes_every_schema(tmp_path):
     for name in schemas.names():
         written = json.loads((tmp_path / "out" / f"{name}.json").read_text())
         assert written == schemas.load(name)
+    assert (tmp_path / "out" / "README.md").exists()
+    assert result.output == (f"wrote {len(schemas.names()) + 1} schema files and README.md to "
+                             f"{tmp_path / 'out'}\n")  # + index.json
 
 
 def test_openapi_command_prints_a_valid_document():
@@ -24,4 +27,4 @@ def test_openapi_command_prints_a_valid_document():
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     validate(document)
-    assert document == json.loads(json.dumps(schemas.openapi_document()))
+    assert document == json.loads(json.dumps(schemas.openapi_document(part="all")))

@@ -3,12 +3,14 @@ clean Ctrl-C."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -36,9 +38,12 @@ def test_serve_prints_url_keys_and_catalogue_then_stops_on_ctrl_c() -> None:
         port = int(re.search(r":(\d+)/api/v2", server.url).group(1))
         assert port > 0
         text = "".join(banner(server))
-        assert re.search(r"smmkit-demo-key\s+balance 1000\.00 USD", text), text
-        assert re.search(r"smmkit-second-key\s+balance 250\.00 EUR", text), text
-        assert f"catalogue: {len(load_catalog())} services" in text
+        # money as the wire writes it: `action=balance` answers "1000", not "1000.00"
+        assert re.search(r"smmkit-demo-key\s+balance 1000 USD\n", text), text
+        assert re.search(r"smmkit-second-key\s+balance 250 EUR\n", text), text
+        assert f"catalogue: {len(load_catalog())} services, from defaults" in text
+        assert "accounts:  from defaults" in text
+        assert "answers:   dialect perfectpanel, canonical" in text
         assert "(throw-away)" in text
         wait_ready(server.url)
         body = requests.post(server.url, data={"key": DEMO_KEY, "action": "services"},
@@ -72,15 +77,75 @@ def test_console_script_version_and_help() -> None:
     out = subprocess.run([sys.executable, "-m", "smmkit.mock_server", "--help"], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 0 and "--port" in out.stdout and "--db" in out.stdout
+    # the usage line is a command that runs as shown
+    assert out.stdout.startswith("Usage: python -m smmkit.mock_server [OPTIONS]\n")
+    for variable in ("SMMKIT_SERVE_<OPTION>", "--fresh"):
+        assert variable in out.stdout
 
 
-def test_port_in_use_is_a_clean_error() -> None:
+def test_port_in_use_names_the_port_and_suggests_port_0() -> None:
     first = start_serve("--port", "0", "--db", ":memory:", "--workers", "1")
     try:
         port = re.search(r":(\d+)/api/v2", first.url).group(1)
         out = subprocess.run([sys.executable, "-m", "smmkit.mock_server", "--port", port, "--db",
                               ":memory:"], capture_output=True, text=True, timeout=30)
-        assert out.returncode != 0
-        assert "Error" in out.stderr and "Traceback" not in out.stderr
+        assert out.returncode == 1
+        assert out.stderr == (
+            f"Error: port {port} on 127.0.0.1 is already in use (another smmkit serve?). Stop "
+            "what holds it, or choose another port: --port 0 picks a free one.\n")
     finally:
         assert first.stop() == 0
+
+
+@pytest.mark.parametrize(("args", "lines"), [
+    (["--dialect", "seed"], ["smmkit-demo-key  balance 1000 VND", "smmkit-second-key  balance 250 VND",
+                             "answers:   dialect seed, canonical"]),
+    (["--robust"], ["answers:   dialect perfectpanel, robust (seeded awkward-but-valid answers"]),
+])
+def test_the_banner_says_what_the_wire_says(args, lines) -> None:
+    server = start_serve("--port", "0", "--db", ":memory:", "--workers", "1", *args)
+    try:
+        text = "".join(banner(server))
+        for line in lines:
+            assert line in text, text
+        wait_ready(server.url)
+        if "seed" in args:
+            body = requests.post(server.url, data={"key": "smmkit-second-key",
+                                                   "action": "balance"}, timeout=10).json()
+            assert body == {"balance": "250", "currency": "VND"}
+    finally:
+        assert server.stop() == 0
+
+
+def test_options_come_from_smmkit_serve_variables(tmp_path) -> None:
+    env = {"SMMKIT_SERVE_PORT": "0", "SMMKIT_SERVE_DB": str(tmp_path / "env.db"),
+           "SMMKIT_SERVE_DIALECT": "seed", "SMMKIT_SERVE_WORKERS": "1",
+           "SMMKIT_ADMIN_TOKEN": "from-env"}
+    server = start_serve(env=env)
+    try:
+        text = "".join(banner(server))
+        wait_ready(server.url)
+        assert f"store:     {tmp_path / 'env.db'}" in text
+        assert "dialect seed" in text and "Bearer from-env" in text
+    finally:
+        assert server.stop() == 0
+    # the command line wins over the environment
+    server = start_serve("--dialect", "perfectpanel", env=env)
+    try:
+        assert "dialect perfectpanel" in "".join(banner(server))
+        wait_ready(server.url)
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "smmkit").exists(),
+                    reason="console script not installed")
+def test_bash_completion_completes_commands_and_options() -> None:
+    env = {**os.environ, "_SMMKIT_COMPLETE": "bash_complete", "COMP_WORDS": "smmkit se",
+           "COMP_CWORD": "1"}
+    run = [str(Path(sys.executable).parent / "smmkit")]  # completion keys on the program name
+    out = subprocess.run(run, env=env, capture_output=True, text=True, timeout=30)
+    assert out.stdout.splitlines() == ["plain,serve"]
+    env.update(COMP_WORDS="smmkit serve --fr", COMP_CWORD="2")
+    out = subprocess.run(run, env=env, capture_output=True, text=True, timeout=30)
+    assert out.stdout.splitlines() == ["plain,--fresh"]

@@ -67,8 +67,38 @@ def test_accounts_and_snapshot_restore(running, tmp_path):
 def test_errors_become_clean_messages(running):
     result = ctl(running, "clock", "advance", "soon")
     assert result.exit_code == 1 and "bad duration" in result.output
+
+
+def test_a_wrong_token_is_said_plainly(running):
     result = ctl(running, "clock", "show", token="wrong")
-    assert result.exit_code == 1 and "Unauthorized" in result.output
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: the admin token was refused by {running.url}. Use the token `smmkit serve` "
+        "printed (--token or SMMKIT_ADMIN_TOKEN), or start the server with --admin-token TOKEN "
+        "to choose it.\n")
+
+
+def test_an_unreachable_server_names_the_url_and_the_variable():
     result = CliRunner().invoke(main, ["ctl", "--url", "http://127.0.0.1:9", "--token", "t",
                                        "clock", "show"])
-    assert result.exit_code == 1 and "cannot reach" in result.output
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: cannot reach the fake panel at http://127.0.0.1:9: is `smmkit serve` running "
+        "there? Give its URL with --url or SMMKIT_URL (e.g. export "
+        "SMMKIT_URL=http://127.0.0.1:8080).\n")
+    assert "HTTPConnectionPool" not in result.output
+
+
+def test_url_and_token_come_from_the_environment(running):
+    env = {"SMMKIT_URL": running.url, "SMMKIT_ADMIN_TOKEN": running.config.admin_token}
+    result = CliRunner(env=env).invoke(main, ["ctl", "clock", "show"])
+    assert result.exit_code == 0, result.output
+    assert "now" in json.loads(result.output)
+
+
+def test_no_token_is_a_usage_error_but_help_needs_none():
+    result = CliRunner(env={"SMMKIT_ADMIN_TOKEN": None}).invoke(main, ["ctl", "clock", "show"])
+    assert result.exit_code == 2 and "no admin token: pass --token TOKEN or set " \
+        "SMMKIT_ADMIN_TOKEN" in result.output
+    result = CliRunner(env={"SMMKIT_ADMIN_TOKEN": None}).invoke(main, ["ctl", "clock", "--help"])
+    assert result.exit_code == 0 and "advance" in result.output

@@ -1,11 +1,11 @@
-"""lifecycle.py: order and refill histories as functions of time (PROTOCOL.md §5)."""
+"""lifecycle.py: order and refill histories as functions of time (docs/PROTOCOL.md §5)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from smmkit.mock_server.core import lifecycle as lc
 
@@ -39,7 +39,6 @@ def sample_times(draw: st.DrawFn, plan: lc.Plan) -> list[float]:
                                                             if t >= plan.created_at})
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_statuses_follow_transitions_and_remains_never_grow(data: st.DataObject) -> None:
     plan = data.draw(plans())
@@ -68,7 +67,6 @@ def test_statuses_follow_transitions_and_remains_never_grow(data: st.DataObject)
     assert lc.view_at(plan, plan.final_at + 10**7) == lc.final_state(plan)
 
 
-@settings(max_examples=300, deadline=None)
 @given(plans())
 def test_final_state_matches_outcome(plan: lc.Plan) -> None:
     final = lc.final_state(plan)
@@ -93,7 +91,6 @@ def test_final_state_matches_outcome(plan: lc.Plan) -> None:
         assert final.start_count == plan.start_count
 
 
-@settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**40), order_id=st.integers(1, 2**40), total=st.integers(1, 10**6))
 def test_same_seed_and_id_same_plan(seed: int, order_id: int, total: int) -> None:
     args = dict(seed=seed, order_id=order_id, total=total, per_run=total, runs=1,
@@ -173,7 +170,6 @@ def test_with_outcome_steers(outcome: str) -> None:
         lc.with_outcome(plan, "partial", remains=1000)
 
 
-@settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 10**6), refill_id=st.integers(1, 10**6),
        offsets=st.lists(st.floats(0, 500, allow_nan=False), min_size=2, max_size=20))
 def test_refill_statuses_follow_their_table(seed: int, refill_id: int,

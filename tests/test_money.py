@@ -1,4 +1,4 @@
-"""money.py: exact charges, refunds and money strings (PROTOCOL.md §2, §6)."""
+"""money.py: exact charges, refunds and money strings (docs/PROTOCOL.md §2, §6)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from smmkit.mock_server.core.money import charge_for, format_money, parse_money, refund_for
 
@@ -28,7 +28,6 @@ rates = st.builds(lambda n, places: Decimal(n).scaleb(-places),
 quantities = st.integers(0, 10**7)
 
 
-@settings(max_examples=300, deadline=None)
 @given(rate=rates, quantity=quantities)
 @example(rate=Decimal("0.90"), quantity=309)  # 0.2781 exactly
 @example(rate=Decimal("0.0125"), quantity=1)  # 0.0000125 → 0.00001 (half-up, not even)
@@ -67,7 +66,6 @@ amounts = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), all
                       allow_infinity=False, places=None)
 
 
-@settings(max_examples=400, deadline=None)
 @given(amounts)
 @example(Decimal("1E+3"))
 @example(Decimal("0E-10"))
@@ -97,7 +95,6 @@ def test_format_money_examples(amount: str, text: str) -> None:
     assert format_money(Decimal(amount)) == text
 
 
-@settings(max_examples=300, deadline=None)
 @given(rate=rates, quantity=st.integers(1, 10**6), remains=st.integers(-(10**6), 2 * 10**6))
 def test_refund_never_above_charge(rate: Decimal, quantity: int, remains: int) -> None:
     charge = charge_for(rate, quantity)

@@ -1,4 +1,4 @@
-"""panel.py: every action of the core, without HTTP (PROTOCOL.md §2, §4, §5, §6)."""
+"""panel.py: every action of the core, without HTTP (docs/PROTOCOL.md §2, §4, §5, §6)."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_package_charges_the_rate(panel: Panel) -> None:
 
 
 def test_package_price_is_rounded_half_up() -> None:
-    # PROTOCOL.md §2: charges round half-up to 5 decimals; 0.000025 is exactly half-way.
+    # docs/PROTOCOL.md §2: charges round half-up to 5 decimals; 0.000025 is exactly half-way.
     p = custom_panel(svc(type="Package", rate=Decimal("0.000025"), min=1, max=1))
     order = p.add_order("k", {"service": "1", "link": "https://a.com"})
     assert p.order_status("k", order).charge == Decimal("0.00003")

@@ -1,5 +1,5 @@
 """A model-based test of the core: random adds, cancels, refills, clock moves and polls, with
-the money law and the lifecycle rules checked after every step (PROTOCOL.md §5, §6)."""
+the money law and the lifecycle rules checked after every step (docs/PROTOCOL.md §5, §6)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """store.py under load and across restarts: exact money with concurrent adds, state that
 survives a restart, and a SIGKILL mid-load that loses nothing a client was told about
-(PROTOCOL.md §6)."""
+(docs/PROTOCOL.md §6)."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.slow  # soak tests: deselected by default, `pytest -m slow` runs them
 NO_FUNDS = {"error": "Not enough funds on balance"}
 UNKNOWN_ORDER = {"error": "Incorrect order ID"}
 # Service 3 of the shipped catalogue: Default, rate 0.12, min 20 -> 0.0024 per order of 20.

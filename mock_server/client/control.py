@@ -139,6 +139,8 @@ class Faults(_Part):
 class ControlClient:
     """The control API of one running fake panel."""
 
+    core: Any = None  # the in-process Panel, when the pytest plugin runs the fake in-process
+
     def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
         self.base = url.rstrip("/")
         for suffix in ("/api/v2", "/_control"):

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import click
+import requests
 from smmkit.mock_server.client.control import ControlAPIError, ControlClient
 
 
@@ -14,23 +15,42 @@ def _show(data: Any) -> None:
 
 
 def _run(ctx: click.Context, call: Any) -> None:
+    client: ControlClient = ctx.obj
+    if not ctx.meta.get("smmkit.token_given"):  # checked here so `ctl X --help` needs none
+        raise click.UsageError(
+            "no admin token: pass --token TOKEN or set SMMKIT_ADMIN_TOKEN (`smmkit serve` "
+            "prints it; start it with --admin-token TOKEN to choose one)")
     try:
-        _show(call(ctx.obj))
+        _show(call(client))
     except ControlAPIError as exc:
+        if exc.status == 401:
+            raise click.ClickException(
+                f"the admin token was refused by {client.base}. Use the token `smmkit serve` "
+                f"printed (--token or SMMKIT_ADMIN_TOKEN), or start the server with "
+                f"--admin-token TOKEN to choose it.") from None
         raise click.ClickException(exc.message or str(exc)) from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot reach the fake panel: {exc}") from None
+    except requests.Timeout:
+        raise click.ClickException(f"{client.base} did not answer within {client.timeout:g} s "
+                                   "(is the fake busy or stopped?)") from None
+    except OSError:  # requests' ConnectionError and friends are OSErrors
+        raise click.ClickException(
+            f"cannot reach the fake panel at {client.base}: is `smmkit serve` running there? "
+            f"Give its URL with --url or SMMKIT_URL "
+            f"(e.g. export SMMKIT_URL=http://127.0.0.1:8080).") from None
 
 
 @click.group()
 @click.option("--url", envvar="SMMKIT_URL", default="http://127.0.0.1:8080", show_default=True,
               help="Base URL of the running fake (env SMMKIT_URL).")
-@click.option("--token", envvar="SMMKIT_ADMIN_TOKEN", required=True,
+@click.option("--token", envvar="SMMKIT_ADMIN_TOKEN",
               help="Admin token printed by `smmkit serve` (env SMMKIT_ADMIN_TOKEN).")
 @click.pass_context
-def ctl(ctx: click.Context, url: str, token: str) -> None:
-    """Drive a running fake: clock, accounts, orders, catalogue, faults, journal, snapshots."""
-    ctx.obj = ControlClient(url, token)
+def ctl(ctx: click.Context, url: str, token: str | None) -> None:
+    """Drive a running fake: clock, accounts, orders, catalogue, faults, journal, snapshots.
+
+    Set SMMKIT_URL and SMMKIT_ADMIN_TOKEN once instead of --url and --token each time."""
+    ctx.obj = ControlClient(url, token or "")
+    ctx.meta["smmkit.token_given"] = bool(token)
 
 
 def _number_or_text(value: str | None) -> Any:

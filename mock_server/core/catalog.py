@@ -1,5 +1,5 @@
-"""The service catalogue and the `add` parameter rules of every service type. No I/O but
-`load_catalog`, which reads a JSON file.
+"""The service catalogue and the `add` parameter rules of every service type. No I/O: files
+are read by `config_files` (`load_catalog` here is its shortcut).
 
 Each type's rules are data (`TYPE_RULES`); one function, `parse_add`, applies them in the
 documented order of checks: link, then the type's fields and quantity, then min/max, then
@@ -8,13 +8,11 @@ drip-feed. The service id and the account are the panel's business.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -288,23 +286,9 @@ def service_from_json(data: Mapping[str, Any]) -> Service:
     return service
 
 
-def read_json_list(path: str | Path | None, shipped: str, what: str) -> list[Any]:
-    """A JSON list from `path`, or from the package's data file `shipped` when path is None."""
-    if path is None:
-        text = resources.files("smmkit.mock_server").joinpath(f"data/{shipped}").read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
-    entries = json.loads(text)
-    if not isinstance(entries, list):
-        raise ValueError(f"{what} file holds a JSON list")
-    return entries
-
-
 def load_catalog(path: str | Path | None = None) -> list[Service]:
-    """The catalogue from a JSON list (default: the one shipped with the package)."""
-    entries = read_json_list(path, "catalog.json", "a catalogue")
-    services = [service_from_json(entry) for entry in entries]
-    ids = [s.service for s in services]
-    if len(ids) != len(set(ids)):
-        raise ValueError("a catalogue has duplicate service ids")
-    return services
+    """The catalogue from a JSON list (default: the one shipped with the package), checked
+    strictly against `schemas/config/catalog.json` (see `config_files`)."""
+    from smmkit.mock_server.core.config_files import load_catalog as load  # noqa: PLC0415
+
+    return load(path)

@@ -5,15 +5,18 @@ Nothing in the core reads the environment; `build_panel` turns a Config into a P
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smmkit.mock_server.core.catalog import load_catalog, read_json_list
 from smmkit.mock_server.core.clock import manual_clock, real_clock
-from smmkit.mock_server.core.money import parse_money
-from smmkit.mock_server.core.panel import AccountSpec, Panel
+from smmkit.mock_server.core.config_files import ConfigError, load_accounts, load_catalog
+from smmkit.mock_server.core.panel import Panel
 from smmkit.mock_server.storage.sqlite import Store
+
+__all__ = ["Config", "ConfigError", "build_panel", "load_accounts", "load_catalog", "sources",
+           "store_has_state", "DEMO_KEY", "DEFAULT_PORT"]
 
 DEMO_KEY = "smmkit-demo-key"
 DEFAULT_PORT = 8080
@@ -38,28 +41,39 @@ class Config:
     server: str = "gunicorn"  # gunicorn (every fault kind) | granian (fastest; cannot drop)
     robust: bool = False  # answer with seeded awkward-but-valid variants (client robustness)
     journal_limit: int = 10_000  # newest journal entries kept; 0 turns the journal off
+    request_log: str = "off"  # one console line per request: off | text | color | json
 
 
-def load_accounts(path: str | Path | None) -> list[AccountSpec]:
-    """Accounts from a JSON list of {"key", "balance", "currency"} (default: the shipped demo)."""
-    entries = read_json_list(path, "accounts.json", "an accounts")
-    specs = []
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or not entry["key"]:
-            raise ValueError(f"bad account entry {entry!r}: needs a non-empty string key")
-        balance = parse_money(entry.get("balance", "0"))
-        if balance < 0:
-            raise ValueError(f"account {entry['key']!r}: negative balance")
-        specs.append(AccountSpec(entry["key"], balance, str(entry.get("currency", "USD"))))
-    if len({s.key for s in specs}) != len(specs):
-        raise ValueError("an accounts file has duplicate keys")
-    return specs
+def store_has_state(db: str) -> bool:
+    """Whether `db` already holds a panel (so omitted options keep what it has)."""
+    if db == ":memory:" or not Path(db).exists():
+        return False
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM state").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+def sources(config: Config, *, had_state: bool) -> dict[str, str]:
+    """Where the accounts and the catalogue come from: the command line (an explicit file),
+    the store (kept from an earlier run) or the defaults (the shipped files, a new store)."""
+    def origin(explicit: str | None) -> str:
+        if explicit:
+            return f"command line ({explicit})"
+        return "store" if had_state else "defaults"
+
+    return {"accounts": origin(config.accounts), "catalog": origin(config.catalog)}
 
 
 def build_panel(config: Config) -> Panel:
-    """A panel over `config.db`. A new store is filled from the accounts and catalogue files;
-    an existing one keeps its state, gains accounts an explicit `--accounts` file adds, takes
-    the catalogue of an explicit `--catalog` file, and runs its clock at `--speed`."""
+    """A panel over `config.db`. Explicit beats stored: a new store is filled from the accounts
+    and catalogue files (or the shipped defaults); an existing one keeps its state and orders,
+    but an explicit `--accounts` file is upserted by key (balance and currency set, other keys
+    kept), an explicit `--catalog` file replaces the catalogue, and the clock runs at `--speed`.
+    Both files are checked before the store is touched."""
     clock = manual_clock() if config.clock == "manual" else real_clock(config.speed)
     accounts = load_accounts(config.accounts)
     catalog = load_catalog(config.catalog)
@@ -69,8 +83,14 @@ def build_panel(config: Config) -> Panel:
     if not fresh:
         from smmkit.mock_server.core import steering as admin
 
-        for spec in admin.specs_missing(panel, accounts) if config.accounts else ():
-            panel.create_account(spec.key, spec.balance, spec.currency)
+        if config.accounts:
+            missing = {spec.key for spec in admin.specs_missing(panel, accounts)}
+            for spec in accounts:
+                if spec.key in missing:
+                    panel.create_account(spec.key, spec.balance, spec.currency)
+                else:
+                    admin.update_account(panel, spec.key, {"balance": str(spec.balance),
+                                                           "currency": spec.currency})
         if config.catalog:
             admin.replace_catalog(panel, catalog)
         state = panel.clock_state()

@@ -1,7 +1,7 @@
 """The error catalogue: every error the panel can answer, as a code plus its text per dialect.
 
-Plain data and one exception hierarchy; no HTTP here. Texts follow PROTOCOL.md §4 to the
-character. Texts marked (choice) in PROTOCOL.md live only here, so a dialect can change them.
+Plain data and one exception hierarchy; no HTTP here. Texts follow docs/PROTOCOL.md §4 to the
+character. Texts marked (choice) in docs/PROTOCOL.md live only here, so a dialect can change them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ CANONICAL_TEXTS: dict[str, str] = {
 # The seed template (api-docs/) differs only in the unknown-refill text.
 SEED_TEXTS: dict[str, str] = {**CANONICAL_TEXTS, "refill_not_found": "Incorrect refill ID"}
 
-# Untranslated i18n keys that many real Perfect Panel installs answer with (PROTOCOL.md §4).
+# Untranslated i18n keys that many real Perfect Panel installs answer with (docs/PROTOCOL.md §4).
 # Codes without an observed key keep their English text.
 RAW_KEY_TEXTS: dict[str, str] = {
     **CANONICAL_TEXTS,

@@ -165,7 +165,7 @@ def with_outcome(plan: Plan, outcome: str, *, remains: int | None = None) -> Pla
     """The same order steered to another outcome (control plane); remains picks Partial's cut."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
-    delivered = {"normal": plan.total, "provider_cancel": 0}.get(outcome)
+    delivered = plan.total if outcome == "normal" else 0  # provider_cancel delivers nothing
     if outcome == "partial":
         cut = remains if remains is not None else max(1, plan.total // 2)
         if not 0 < cut < plan.total:

@@ -23,7 +23,7 @@ def parse_money(value: str | int | Decimal) -> Decimal:
 
 
 def charge_for(rate: Decimal, quantity: int) -> Decimal:
-    """rate × quantity / 1000, rounded half-up to 5 decimals (PROTOCOL.md §2)."""
+    """rate × quantity / 1000, rounded half-up to 5 decimals (docs/PROTOCOL.md §2)."""
     return (rate * quantity / 1000).quantize(FIVE_PLACES, rounding=ROUND_HALF_UP)
 
 

@@ -20,7 +20,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from smmkit.mock_server.core import lifecycle as lc
@@ -433,7 +433,7 @@ class Panel:
                         or plan.cancel_at is not None:
                     result[order_id] = CancelUnavailable(f"order {order_id} cannot be canceled")
                     continue
-                cancelled = lc.Plan(*row[:10], cancel_at=now + lc.CANCEL_DELAY)
+                cancelled = replace(plan, cancel_at=now + lc.CANCEL_DELAY)
                 db.execute("UPDATE orders SET cancel_at = ?, due_at = ? WHERE id = ?",
                            (cancelled.cancel_at, cancelled.final_at, order_id))
                 result[order_id] = None

@@ -1,18 +1,36 @@
 """`smmkit serve`: start the fake panel. Configuration enters here and becomes a Config.
 
 Options also come from SMMKIT_SERVE_* environment variables (click's auto envvar prefix). This
-module imports nothing of the contract kit, so `smmkit serve` starts without Hypothesis,
-jsonschema or Faker.
+module imports nothing of the contract kit, so `smmkit serve` starts without Hypothesis or
+Faker (and, on its shipped defaults, without jsonschema: only given files are schema-checked).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+from decimal import Decimal
+from typing import Any
 
 import click
-from smmkit.mock_server.core.config import DEFAULT_PORT, Config
+from smmkit.mock_server.core.config import DEFAULT_PORT, Config, sources, store_has_state
 from smmkit.mock_server.core.panel import Panel
 from smmkit.mock_server.storage.sqlite import default_db_path
+from smmkit.mock_server.web.dialects import Dialect
+
+
+def _dialect(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A built-in dialect name, or a dialect file made absolute (workers may chdir)."""
+    from pathlib import Path
+
+    from smmkit.schemas.dialects import BUILTIN, DialectError, load_dialect
+
+    try:
+        load_dialect(value)
+    except DialectError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value if value in BUILTIN else str(Path(value).resolve())
 
 
 @click.command(context_settings={"auto_envvar_prefix": "SMMKIT_SERVE",
@@ -34,9 +52,9 @@ from smmkit.mock_server.storage.sqlite import default_db_path
               help="Worker processes (they share the SQLite store).")
 @click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker.")
-@click.option("--dialect", default="perfectpanel", show_default=True,
-              type=click.Choice(["perfectpanel", "seed", "raw-keys"]),
-              help="Response shapes and error texts.")
+@click.option("--dialect", default="perfectpanel", show_default=True, callback=_dialect,
+              metavar="NAME|FILE", help="Response shapes and error texts: perfectpanel, seed, "
+              "raw-keys, or a dialect file (docs/dialects.md).")
 @click.option("--server", default="gunicorn", show_default=True,
               type=click.Choice(["gunicorn", "granian"]),
               help="gunicorn: every fault kind; granian: the fastest, but it cannot drop "
@@ -46,38 +64,105 @@ from smmkit.mock_server.storage.sqlite import default_db_path
                    "null start_count, status spellings, raw error keys) to test client parsing.")
 @click.option("--admin-token", default=None, envvar="SMMKIT_ADMIN_TOKEN",
               help="Bearer token for /_control/ (default: generated and printed).")
+@click.option("--fresh", is_flag=True,
+              help="Start over: delete every file of the --db store first (state, journal).")
+# -- the live request log (issue 13): one console line per /api/v2 request
+@click.option("--log/--quiet", "log", default=None,
+              help="Print one line per request (default: only when stdout is a terminal).")
+@click.option("--log-format", default="text", show_default=True,
+              type=click.Choice(["text", "json"]),
+              help="text: aligned, coloured on a terminal; json: one JSON object per line.")
+# -- end of the request log options
 def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | None, seed: int,
           speed: float, workers: int, threads: int, dialect: str, server: str, robust: bool,
-          admin_token: str | None) -> None:
-    """Start the fake panel (default http://127.0.0.1:8080/api/v2)."""
-    from smmkit.mock_server.serving.server import serve as run
+          admin_token: str | None, fresh: bool, log: bool | None = None,
+          log_format: str = "text") -> None:
+    """Start the fake panel (default http://127.0.0.1:8080/api/v2).
 
-    options = dict(host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
-                   speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
-                   server=server)
+    An explicit --accounts or --catalog applies to an existing store too (accounts upserted
+    by key, the catalogue replaced, orders kept); omitted, the store keeps what it has. The
+    banner says where each came from. Every option can also be set as SMMKIT_SERVE_<OPTION>
+    (e.g. SMMKIT_SERVE_PORT=0)."""
+    from smmkit.mock_server.serving.server import serve as run
+    from smmkit.mock_server.serving.store_files import ServeLock, StoreBusy, remove_store
+
+    options: dict[str, Any] = dict(
+        host=host, port=port, db=db, accounts=accounts, catalog=catalog, seed=seed,
+        speed=speed, workers=workers, threads=threads, dialect=dialect, robust=robust,
+        server=server)
+    options["request_log"] = _request_log(log, log_format)
     config = Config(**options) if admin_token is None else Config(**options,
                                                                   admin_token=admin_token)
+    lock = None
     try:
-        run(config, announce=lambda panel, url: _announce(panel, url, config))
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        if db != ":memory:":
+            lock = ServeLock(db).acquire()
+            if fresh:
+                remove_store(db)
+        had_state = store_has_state(db)
+        run(config, announce=lambda panel, url: _announce(panel, url, config,
+                                                           sources(config, had_state=had_state)))
+    except StoreBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(_os_error(exc, config)) from None
+    except ValueError as exc:  # ConfigError names the file, entry and field
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def _announce(panel: Panel, url: str, config: Config) -> None:
+def _os_error(exc: OSError, config: Config) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {config.port} on {config.host} is already in use (another smmkit serve?). "
+                f"Stop what holds it, or choose another port: --port 0 picks a free one.")
+    if exc.errno == errno.EACCES and config.port < 1024:
+        return (f"port {config.port} needs privileges on this system; use a port above 1023, "
+                f"or --port 0 for a free one.")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot bind {config.host}: it is not an address of this machine (--host)."
+    return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+
+
+def _request_log(log: bool | None, log_format: str) -> str:
+    """off | text | color | json: on by default when stdout is a terminal (colour there too)."""
+    terminal = sys.stdout.isatty()
+    if not (terminal if log is None else log):
+        return "off"
+    if log_format == "json":
+        return "json"
+    return "color" if terminal and not os.environ.get("NO_COLOR") else "text"
+
+
+def _announce(panel: Panel, url: str, config: Config, origin: dict[str, str]) -> None:
     db = panel.store
     rows = db.connection().execute(
         "SELECT key, balance, currency, enabled FROM accounts ORDER BY id").fetchall()
     services = [s for s in panel.catalog().values() if s.enabled]
+    dialect = Dialect(config.dialect)
+
+    def money(balance: str, currency: str) -> str:  # exactly as `action=balance` answers
+        shown = dialect.balance(Decimal(balance), currency)
+        return f"{shown['balance']} {shown['currency']}"
+
+    mode = ("robust (seeded awkward-but-valid answers: money as numbers, status spellings, ...)"
+            if config.robust else "canonical")
     lines = [
         f"smmkit fake panel listening on {url}/api/v2",
-        f"  store:    {'(throw-away) ' if db.temporary else ''}{db.path}",
-        f"  clock:    {config.speed:g}x real time, seed {config.seed}, dialect {config.dialect}",
-        f"  catalogue: {len(services)} services",
-        "  API keys:",
-        *(f"    {key}  balance {balance} {currency}{'' if enabled else '  (disabled)'}"
+        f"  store:     {'(throw-away) ' if db.temporary else ''}{db.path}",
+        f"  clock:     {config.speed:g}x real time, seed {config.seed}",
+        f"  answers:   dialect {config.dialect}, {mode}",
+        f"  catalogue: {len(services)} services, from {origin['catalog']}",
+        f"  accounts:  from {origin['accounts']}",
+        *(f"    {key}  balance {money(balance, currency)}{'' if enabled else '  (disabled)'}"
           for key, balance, currency, enabled in rows),
-        f"  control:  {url}/_control/  (Authorization: Bearer {config.admin_token})",
-        f"  try:      curl -d 'key={rows[0][0] if rows else 'KEY'}&action=services' {url}/api/v2",
+        f"  control:   {url}/_control/  (Authorization: Bearer {config.admin_token})",
+        f"  dashboard: {url}/_dashboard/  (sign in with the admin token)",
+        f"  openapi:   {url}/openapi.json  {url}/_control/openapi.json",
+        f"  try:       curl -d 'key={rows[0][0] if rows else 'KEY'}&action=services' {url}/api/v2",
+        *(["  log:       one line per request below (--quiet to stop)"]
+          if config.request_log != "off" else []),
         "Press Ctrl-C to stop.",
     ]
     click.echo("\n".join(lines))

@@ -66,11 +66,10 @@ def start_background(config: Config | None = None, *, panel: Panel | None = None
     app = create_app(panel, config=config)
     server = make_server(config.host, config.port, app, threaded=True,
                          request_handler=QuietHandler)
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="smmkit-server", daemon=True)
     thread.start()
-    host, port = server.server_address[:2]
-    return RunningServer(f"http://{host}:{port}", panel, config, server, thread)
+    # threaded=True gives werkzeug's ThreadedWSGIServer: daemon threads, and the bound port.
+    return RunningServer(f"http://{server.host}:{server.port}", panel, config, server, thread)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -1,24 +1,39 @@
 """The request journal: every /api/v2 request with its answer, bounded, shared by workers.
 
-Entries go to a SQLite file of their own beside the panel's store (`<db>.journal`), so writing
-the journal never waits on the money transactions. Each worker buffers entries and writes them
-in one batch (every 64 entries, every 0.2 s, and before any read in that worker), which keeps
-the journal off the hot path; another worker's newest entries show within 0.2 s.
-The key is never stored: parameters keep `key` as "***" and a short fingerprint lets the
-control plane filter by key. The request-schema verdict is computed when the journal is read,
-not on the hot path.
+Read-your-writes with any number of workers, and no lock on the hot path:
+- a request appends one JSON line to its worker's own log file (`<db>.journal.d/<pid>-*.log`)
+  with a single `os.write` before its answer is sent — no SQLite, nothing to wait for;
+- readers (the control API, `smmkit ctl journal`, the dashboard) first *ingest*: in one SQLite
+  transaction on `<db>.journal` they copy every log's new complete lines into the `journal`
+  table and remember how far each file was read. So whatever was answered is readable;
+- each worker's flusher thread ingests every 0.5 s, trims the table to `limit` entries and
+  empties its own log once it is large. It catches and logs every exception and keeps running,
+  and every transaction it opens ends (commit or rollback): it cannot die holding the lock.
+
+Everything a client can send is storable: strings are cleaned of lone surrogates (which UTF-8
+and SQLite refuse) before they are written. The key is never stored: parameters keep `key` as
+"***" and a short fingerprint lets the control plane filter by key. The request-schema verdict
+is computed when the journal is read, not on the hot path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import secrets
+import shutil
 import sqlite3
+import sys
 import threading
 import time
+import traceback
 import weakref
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from smmkit.mock_server.storage.sqlite import Store, forget_after_fork
 
@@ -29,23 +44,45 @@ CREATE TABLE IF NOT EXISTS journal (
     latency_ms REAL NOT NULL, fault TEXT, service_type TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_action ON journal(action);
+-- How far each worker's log file has been copied into `journal`.
+CREATE TABLE IF NOT EXISTS journal_sources (name TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 """
 MAX_BODY_CHARS = 65_536
 MAX_PARAM_CHARS = 4_096
+FLUSH_SECONDS = 0.5
+ROTATE_BYTES = 1 << 20  # a worker empties its log (once copied) beyond this size
+COLUMNS = ("at", "wall", "action", "key_print", "params", "status", "body", "latency_ms",
+           "fault", "service_type")
+
+
+def clean(text: str) -> str:
+    """`text` made storable: lone surrogates (from JSON `\\ud800` or surrogateescape) are shown
+    as `\\udXXX`, so UTF-8 encoding and SQLite cannot fail on anything a client sends."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def key_print(key: object) -> str | None:
     if not isinstance(key, str) or not key:
         return None
-    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:12]
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def redact(params: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in params.items():
+        value = value if isinstance(value, str) else str(value)
         text = value if len(value) <= MAX_PARAM_CHARS else value[:MAX_PARAM_CHARS] + "…"
-        out[name[:200]] = "***" if name == "key" else text
+        out[clean(name[:200])] = "***" if name == "key" else clean(text)
     return out
+
+
+def _log(message: str) -> None:
+    with contextlib.suppress(Exception):
+        print(f"smmkit: journal: {message}", file=sys.stderr, flush=True)
 
 
 class Journal:
@@ -53,90 +90,174 @@ class Journal:
 
     def __init__(self, store: Store, limit: int = 10_000) -> None:
         self.path = f"{store.path}.journal"
+        self.logs = Path(f"{store.path}.journal.d")
         self.limit = limit
-        self._local = threading.local()
-        self._writes = 0
-        self._buffer: list[tuple] = []
-        self._lock = threading.Lock()
-        self._flusher_pid: int | None = None
-        forget_after_fork(self)  # a throw-away store removes the journal's files with its own
+        self.logs.mkdir(exist_ok=True)
+        self._open_fds: list[int] = []  # closed when the journal is collected
+        self._forget_connections()
+        forget_after_fork(self)
+        weakref.finalize(self, _close_logs, self._open_fds)
+        if store.temporary:  # the logs of a throw-away store go with the store, not a journal:
+            # another journal on the same store may still have to copy them
+            weakref.finalize(store, _remove_logs, str(self.logs), os.getpid())
+        self._db().execute("PRAGMA journal_mode=WAL")
         self._db().executescript(SCHEMA)
+        self._created = True
+
+    # ------------------------------------------------------------ connections, per process
+
+    def _forget_connections(self) -> None:
+        """Fresh state for this process (also called in a forked worker): its own log file."""
+        self._local = threading.local()
+        self._append_lock = threading.Lock()
+        self._fd: int | None = None
+        self._log_path: Path | None = None
+        self._flusher_pid: int | None = None
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
-            conn.execute("PRAGMA journal_mode=WAL")
+            # mode=rw after the first: a journal whose store was closed and removed must not
+            # bring its file back (a flusher still running would leave files behind).
+            mode = "rw" if getattr(self, "_created", False) else "rwc"
+            conn = sqlite3.connect(f"file:{quote(self.path)}?mode={mode}", uri=True,
+                                   isolation_level=None, check_same_thread=False, timeout=30.0)
             conn.execute("PRAGMA synchronous=OFF")  # a journal may lose its tail on a crash
             self._local.conn = conn
         return conn
 
-    def _forget_connections(self) -> None:
-        self._local = threading.local()
-        self._buffer = []
-        self._lock = threading.Lock()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that always ends: committed, or rolled back on any exception."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _own_log(self) -> int:
+        if self._fd is None:
+            name = f"{os.getpid()}-{secrets.token_hex(4)}.log"
+            self._log_path = self.logs / name
+            self._fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._open_fds.append(self._fd)
+        return self._fd
+
+    # ------------------------------------------------------------ the hot path
 
     def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
                latency: float, fault: str | None, service_type: str | None) -> None:
-        text = body[:MAX_BODY_CHARS].decode("utf-8", "replace")
-        entry = (at, time.time(), params.get("action"), key_print(params.get("key")),
-                 json.dumps(redact(params)), status, text, round(latency * 1000, 3), fault,
-                 service_type)
-        with self._lock:
-            self._buffer.append(entry)
-            full = len(self._buffer) >= 64
+        """Append one entry to this worker's log: one write, readable by every reader at once."""
+        action = params.get("action")
+        entry = [at, time.time(), clean(action) if isinstance(action, str) else None,
+                 key_print(params.get("key")),
+                 json.dumps(redact(params), ensure_ascii=False), status,
+                 body[:MAX_BODY_CHARS].decode("utf-8", "replace"), round(latency * 1000, 3),
+                 fault, clean(service_type) if service_type else None]
+        line = json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
+        try:
+            with self._append_lock:  # the flusher may be emptying this file
+                fd, view = self._own_log(), memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+        except OSError as exc:  # a full disk loses a journal line, never the answer
+            _log(f"an entry could not be written to {self._log_path}: {exc}")
         self._ensure_flusher()
-        if full:
-            self.flush()
 
     def _ensure_flusher(self) -> None:
         if self._flusher_pid == os.getpid():
             return
         self._flusher_pid = os.getpid()  # a forked worker starts its own flusher
-        ref = weakref.ref(self)
+        threading.Thread(target=_flusher, args=(weakref.ref(self),), name="smmkit-journal",
+                         daemon=True).start()
 
-        def loop() -> None:  # holds the journal weakly and ends when it is gone
-            while True:
-                time.sleep(0.2)
-                journal = ref()
-                if journal is None:
-                    return
-                journal.flush()
-                del journal
-
-        threading.Thread(target=loop, name="smmkit-journal", daemon=True).start()
+    # ------------------------------------------------------------ copying logs into SQLite
 
     def flush(self) -> None:
-        with self._lock:
-            batch, self._buffer = self._buffer, []
-        if not batch:
-            return
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany(
-            "INSERT INTO journal (at, wall, action, key_print, params, status, body, latency_ms, "
-            "fault, service_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
-        self._writes += len(batch)
-        if self._writes >= 500:
-            self._writes = 0
+        """Copy every worker's new complete lines into the table (one transaction)."""
+        with self._transaction() as db:
+            self._ingest(db)
+
+    def _ingest(self, db: sqlite3.Connection) -> None:
+        offsets = dict(db.execute("SELECT name, offset FROM journal_sources").fetchall())
+        rows: list[tuple] = []
+        for path in sorted(self.logs.glob("*.log")):
+            start = offsets.get(path.name, 0)
+            try:
+                with open(path, "rb") as handle:
+                    if start > os.fstat(handle.fileno()).st_size:
+                        start = 0  # emptied, but the new offset was not committed
+                    handle.seek(start)
+                    data = handle.read()
+            except FileNotFoundError:
+                continue
+            end = data.rfind(b"\n") + 1  # a line still being written waits for the next time
+            if end == 0:
+                if not data and _dead(path.name):
+                    self._forget_log(db, path)
+                continue
+            for line in data[:end].splitlines():
+                row = _row(line)
+                if row is not None:
+                    rows.append(row)
+            db.execute("INSERT INTO journal_sources VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+                       "SET offset = excluded.offset", (path.name, start + end))
+        rows.sort(key=lambda r: r[1])  # across workers, in the order they were answered
+        db.executemany(f"INSERT INTO journal ({', '.join(COLUMNS)}) VALUES "
+                       f"({', '.join('?' * len(COLUMNS))})", rows)
+        if rows:
             db.execute("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?",
                        (self.limit,))
-        db.execute("COMMIT")
+
+    def _forget_log(self, db: sqlite3.Connection, path: Path) -> None:
+        """A dead worker's empty, fully copied log is removed."""
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        db.execute("DELETE FROM journal_sources WHERE name = ?", (path.name,))
+
+    def _rotate_own_log(self) -> None:
+        """Empty this worker's log once it is large and everything in it has been copied."""
+        path = self._log_path
+        if self._fd is None or path is None or os.fstat(self._fd).st_size < ROTATE_BYTES:
+            return
+        with self._append_lock, self._transaction() as db:
+            self._ingest(db)
+            db.execute("UPDATE journal_sources SET offset = 0 WHERE name = ?", (path.name,))
+            os.ftruncate(self._fd, 0)
+
+    def flush_in_background(self) -> None:
+        """One flusher round; whatever goes wrong is logged, never raised."""
+        if not os.path.exists(self.path):
+            return  # the store was closed and its throw-away files removed
+        try:
+            self.flush()
+            self._rotate_own_log()
+        except Exception:  # noqa: BLE001 - the flusher must outlive any failure
+            _log("flushing failed (will retry):\n" + traceback.format_exc(limit=3))
+
+    # ------------------------------------------------------------ reading
 
     def entries(self, *, action: str | None = None, key: str | None = None,
                 status: int | None = None, fault: str | None = None,
+                key_fingerprint: str | None = None, after: int | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
+        """The newest entries matching every filter given, oldest first."""
         where, args = [], []
-        for column, value in (("action", action), ("key_print", key_print(key) if key else None),
-                              ("status", status), ("fault", fault)):
+        print_ = key_print(key) if key else key_fingerprint
+        for column, op, value in (("action", "=", action), ("key_print", "=", print_),
+                                  ("status", "=", status), ("fault", "=", fault),
+                                  ("id", ">", after)):
             if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
+                where.append(f"{column} {op} ?")
+                args.append(clean(value) if isinstance(value, str) else value)
         self.flush()
-        sql = ("SELECT id, at, wall, action, params, status, body, latency_ms, fault, service_type "
-               "FROM journal" + (" WHERE " + " AND ".join(where) if where else "") +
-               " ORDER BY id DESC LIMIT ?")
+        sql = ("SELECT id, at, wall, action, params, status, body, latency_ms, fault, "
+               "service_type, key_print FROM journal" +
+               (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?")
         rows = self._db().execute(sql, (*args, max(1, min(limit, self.limit)))).fetchall()
         return [self._entry(r) for r in reversed(rows)]
 
@@ -144,15 +265,60 @@ class Journal:
     def _entry(row: tuple) -> dict[str, Any]:
         params = json.loads(row[4])
         entry = {"id": row[0], "at": row[1], "wall": row[2], "action": row[3], "params": params,
-                 "status": row[5], "body": row[6], "latency_ms": row[7], "fault": row[8]}
+                 "status": row[5], "body": row[6], "latency_ms": row[7], "fault": row[8],
+                 "key_fingerprint": row[10]}
         entry["request_violations"] = request_verdict(params, row[9])
         entry["request_conforms"] = not entry["request_violations"]
         return entry
 
     def clear(self) -> None:
-        with self._lock:
-            self._buffer = []
-        self._db().execute("DELETE FROM journal")
+        with self._transaction() as db:
+            self._ingest(db)  # what was logged so far is cleared too
+            db.execute("DELETE FROM journal")
+
+
+def _row(line: bytes) -> tuple | None:
+    try:
+        values = json.loads(line)
+        if isinstance(values, list) and len(values) == len(COLUMNS):
+            return tuple(clean(v) if isinstance(v, str) else v for v in values)
+    except ValueError:
+        pass
+    _log(f"skipped an unreadable line: {line[:80]!r}")
+    return None
+
+
+def _dead(name: str) -> bool:
+    try:
+        os.kill(int(name.split("-", 1)[0]), 0)
+    except (ValueError, ProcessLookupError):
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _flusher(ref: weakref.ReferenceType[Journal]) -> None:
+    """Holds the journal weakly and ends when it is gone; survives every failure."""
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        journal = ref()
+        if journal is None:
+            return
+        journal.flush_in_background()
+        del journal
+
+
+def _close_logs(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
+
+
+def _remove_logs(path: str, owner_pid: int) -> None:
+    if os.getpid() == owner_pid:  # a forked worker exiting must not delete them
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def request_verdict(params: dict[str, str], service_type: str | None) -> list[str]:

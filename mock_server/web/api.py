@@ -40,7 +40,7 @@ _ID = re.compile(r"^[0-9]{1,30}$")  # ASCII only: int() also reads "١٠٠"
 _SURROGATE = re.compile("[\ud800-\udfff]")  # what undecodable bytes / JSON escapes become
 JSON_TYPE = "application/json"
 
-# The error a field that is not Unicode text gets, after the key and action checks (PROTOCOL.md
+# The error a field that is not Unicode text gets, after the key and action checks (docs/PROTOCOL.md
 # §1): each field's own catalogue error where it has one, "Incorrect request" otherwise.
 BROKEN_FIELD_ERRORS: dict[str, type[PanelError]] = {
     "key": InvalidKey, "service": IncorrectService, "link": IncorrectLink,
@@ -145,7 +145,7 @@ def _from_form(raw: bytes) -> dict[str, str]:
 
 def read_params(query: str, content_type: str, body: bytes,
                 multipart: Callable[[], dict[str, str]] | None = None) -> Params:
-    """One dict from query and body; a name in both takes the body's value (PROTOCOL.md §1).
+    """One dict from query and body; a name in both takes the body's value (docs/PROTOCOL.md §1).
 
     `query` is the WSGI QUERY_STRING: the request's bytes as latin-1 text."""
     values = _from_form(query.encode("latin-1", "replace")) if query else {}

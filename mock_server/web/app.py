@@ -30,6 +30,7 @@ from smmkit.mock_server.core.faults import Fault, FaultBook
 from smmkit.mock_server.core.panel import Moment, Panel
 from smmkit.mock_server.storage.journal import Journal
 from smmkit.mock_server.web.api import Api, Params, Reply, http_error, read_params
+from smmkit.mock_server.web.console_log import ConsoleLog
 from smmkit.mock_server.web.dialects import Awkward, Dialect, encode
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
@@ -46,17 +47,18 @@ class ApiEndpoint:
     """WSGI callable for /api/v2: read the request, hand it to `Api`, write the reply."""
 
     def __init__(self, api: Api, max_body: int, *, faults: FaultBook | None = None,
-                 journal: Journal | None = None) -> None:
+                 journal: Journal | None = None, request_log: ConsoleLog | None = None) -> None:
         self.api = api
         self.max_body = max_body
         self.faults = faults
         self.journal = journal
+        self.request_log = request_log
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
         with self.api.panel.request() as moment:
             reply, params, fault = self.respond(environ, moment)
-            if self.journal is not None and params is not None:
+            if params is not None and (self.journal is not None or self.request_log is not None):
                 try:
                     self._record(params, reply, started, fault, moment)
                 except Exception:  # the action is done: its answer must not be lost to the log
@@ -94,7 +96,7 @@ class ApiEndpoint:
         return self._faulty(fault, params, environ), params, fault
 
     def _faulty(self, fault: Fault, params: Params, environ: dict[str, Any]) -> Reply:
-        """What a panel failing in `fault.kind` sends (PROTOCOL.md §7)."""
+        """What a panel failing in `fault.kind` sends (docs/PROTOCOL.md §7)."""
         kind, style = fault.kind, self.api.dialect.name
         html = "text/html; charset=UTF-8"
         if kind == "drop":
@@ -146,15 +148,19 @@ class ApiEndpoint:
 
     def _record(self, params: Params, reply: Reply, started: float, fault: Fault | None,
                 moment: Moment) -> None:
+        status, body = (0, b"") if reply is DROPPED else (reply.status, reply.body)
+        if self.request_log is not None:
+            self.request_log(params=params.values, status=status, body=body,
+                             latency=time.perf_counter() - started,
+                             fault=fault.kind if fault else None)
+        if self.journal is None:
+            return
         service_type = None
         if params.values.get("action") == "add":
             service = self.api.panel.catalog().get(_int(params.values.get("service")))
             service_type = service.type if service else None
-        assert self.journal is not None
         self.journal.record(
-            at=moment.now, params=params.values,
-            status=0 if reply is DROPPED else reply.status,
-            body=b"" if reply is DROPPED else reply.body,
+            at=moment.now, params=params.values, status=status, body=body,
             latency=time.perf_counter() - started, fault=fault.kind if fault else None,
             service_type=service_type)
 
@@ -301,6 +307,9 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
     from smmkit.mock_server.web.control import control_blueprint
 
     app.register_blueprint(control_blueprint(config.admin_token))
+    from smmkit.mock_server.web.openapi_routes import openapi_blueprint  # /openapi.json
+
+    app.register_blueprint(openapi_blueprint())
 
     @app.get("/")
     def index() -> Any:
@@ -315,6 +324,12 @@ def create_app(panel: Panel | None = None, *, config: Config | None = None) -> F
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
 
-    endpoint = ApiEndpoint(api, config.max_body, faults=fault_book, journal=journal)
+    # The live request log and the dashboard (issue 13).
+    request_log = None if config.request_log == "off" else ConsoleLog(config.request_log)
+    from smmkit.mock_server.web.dashboard import dashboard_blueprint
+
+    app.register_blueprint(dashboard_blueprint(config.admin_token))
+    endpoint = ApiEndpoint(api, config.max_body, faults=fault_book, journal=journal,
+                           request_log=request_log)
     app.wsgi_app = Dispatcher(endpoint, app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from smmkit.mock_server.core import steering as admin
 from smmkit.mock_server.core.clock import parse_duration
+from smmkit.mock_server.core.config_files import ConfigError, check_account_body, check_service_body
 from smmkit.mock_server.core.faults import KINDS, FaultBook, FaultError
 from smmkit.mock_server.core.panel import Panel
 from smmkit.mock_server.storage.journal import Journal
@@ -78,6 +79,7 @@ def control_blueprint(token: str) -> Blueprint:
         return None
 
     @bp.errorhandler(admin.ControlError)
+    @bp.errorhandler(ConfigError)  # the accounts/catalogue files' rules (config_files)
     @bp.errorhandler(FaultError)
     def bad_request(exc: Exception) -> tuple[Response, int]:
         return jsonify({"error": str(exc)}), 404 if isinstance(exc, admin.NotFound) else 400
@@ -86,7 +88,7 @@ def control_blueprint(token: str) -> Blueprint:
 
     @bp.get("/")
     def index() -> Any:
-        rules = sorted({f"{' '.join(sorted(r.methods - {'HEAD', 'OPTIONS'}))} {r.rule}"
+        rules = sorted({f"{' '.join(sorted((r.methods or set()) - {'HEAD', 'OPTIONS'}))} {r.rule}"
                         for r in current_app.url_map.iter_rules()
                         if r.rule.startswith(PREFIX)})
         return jsonify({"routes": rules, "fault_kinds": KINDS})
@@ -128,7 +130,9 @@ def control_blueprint(token: str) -> Blueprint:
 
     @bp.post("/accounts")
     def account_create() -> Any:
-        return jsonify(admin.create_account(_panel(), _body())), 201
+        body = _body()
+        check_account_body(body)
+        return jsonify(admin.create_account(_panel(), body)), 201
 
     @bp.get("/accounts/<key>")
     def account_get(key: str) -> Any:
@@ -136,7 +140,10 @@ def control_blueprint(token: str) -> Blueprint:
 
     @bp.patch("/accounts/<key>")
     def account_update(key: str) -> Any:
-        return jsonify(admin.update_account(_panel(), key, _body()))
+        body = _body()  # balance and currency under the accounts file's rules (ISO 4217)
+        check_account_body({k: v for k, v in body.items() if k in ("balance", "currency")},
+                           partial=True)
+        return jsonify(admin.update_account(_panel(), key, body))
 
     @bp.delete("/accounts/<key>")
     def account_delete(key: str) -> Any:
@@ -186,11 +193,15 @@ def control_blueprint(token: str) -> Blueprint:
 
     @bp.post("/services")
     def service_add() -> Any:
-        return jsonify(admin.upsert_service(_panel(), None, _body())), 201
+        body = _body()
+        check_service_body(body)
+        return jsonify(admin.upsert_service(_panel(), None, body)), 201
 
     @bp.patch("/services/<int:service_id>")
     def service_change(service_id: int) -> Any:
-        return jsonify(admin.upsert_service(_panel(), service_id, _body()))
+        body = _body()
+        check_service_body(body, partial=True)
+        return jsonify(admin.upsert_service(_panel(), service_id, body))
 
     @bp.delete("/services/<int:service_id>")
     def service_remove(service_id: int) -> Any:

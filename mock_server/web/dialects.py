@@ -1,74 +1,122 @@
 """The wire format, in one place: how the panel's answers look as JSON, per dialect.
 
-Decimal → money strings, ints → strings where panels send strings, which fields each dialect
-sends, and the error text style. Nothing else in the project shapes a response body.
+Decimal → money text, ints → strings where panels send strings, which fields a dialect sends,
+the status spellings and the error texts: all read from a dialect file (`smmkit.schemas.dialects`,
+format in docs/dialects.md). Nothing else in the project shapes a response body.
 
-Dialects (PROTOCOL.md §7): `perfectpanel` (canonical), `seed` (the api-docs template: no
-`cancel` in services, no `currency` in status, `Incorrect refill ID`), and `raw-keys`
-(canonical shapes, untranslated i18n error keys).
+Built-in dialects (docs/PROTOCOL.md §7) are files too: `perfectpanel` (canonical), `seed` (the
+api-docs template: no `cancel` in services, no `currency` in status, balance in VND,
+`Incorrect refill ID`), and `raw-keys` (canonical shapes, untranslated i18n error keys).
+`Dialect(name_or_path)` takes a built-in name or a dialect file's path.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
+import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from smmkit.mock_server.core.catalog import Service
 from smmkit.mock_server.core.errors import PanelError
-from smmkit.mock_server.core.money import format_money
 from smmkit.mock_server.core.panel import OrderView
+from smmkit.schemas.dialects import BUILTIN, DialectError, DialectSpec, load_dialect
 
-DIALECTS = ("perfectpanel", "seed", "raw-keys")
+DIALECTS = BUILTIN
 _STATUS_VARIANTS = {"Canceled": ("Cancelled", "canceled", "CANCELED"),
                     "In progress": ("In Progress", "in progress", "Inprogress"),
                     "Completed": ("completed", "COMPLETED"), "Pending": ("pending",),
                     "Partial": ("partial",), "Processing": ("processing",)}
 
-Body = Any  # JSON-ready: dicts, lists, str, int, bool
+Body = Any  # JSON-ready: dicts, lists, str, int, bool, Number
+
+# A Number is marked with a token drawn per process, so no string a client or a catalogue
+# supplies can pass for one.
+_TOKEN = secrets.token_hex(8)
+_NUMBER_MARK = f"\x00{_TOKEN}:"
+_NUMBER_SEEN = f"\\u0000{_TOKEN}:".encode()
+_NUMBER_OUT = re.compile(b'"' + re.escape(_NUMBER_SEEN) + rb'(-?[0-9]+(?:\.[0-9]+)?)"')
 
 
-@dataclass(frozen=True)
+class Number(str):
+    """A JSON number written with exactly these digits (a Decimal's text): money reaches the
+    wire as a number, for dialects that send one, without passing through a float."""
+
+    def __new__(cls, digits: str) -> Number:
+        return super().__new__(cls, _NUMBER_MARK + digits)
+
+    @property
+    def digits(self) -> str:
+        return self[len(_NUMBER_MARK):]
+
+
 class Dialect:
-    name: str = "perfectpanel"
+    """The answers of one dialect. `name` is the nearest built-in (the error style of fault
+    pages), `label` the dialect's own name."""
 
-    def __post_init__(self) -> None:
-        if self.name not in DIALECTS:
-            raise ValueError(f"unknown dialect {self.name!r}; one of {', '.join(DIALECTS)}")
+    def __init__(self, name: str | DialectSpec = "perfectpanel") -> None:
+        try:
+            self.spec = load_dialect(name)
+        except DialectError as exc:
+            raise ValueError(str(exc)) from None
+        self.name = self.spec.builtin
+        self.label = self.spec.name
+        spec = self.spec
+        self._int = {field: kind == "integer" for field, kind in spec.types.items()}
+        self._money_number = spec.money["as"] == "number"
+        self._rate_number = spec.rate["as"] == "number"
+        # polling answers repeat the same few amounts over and over
+        self._money_text = functools.lru_cache(maxsize=65_536)(spec.money_text)
 
     @property
     def seed(self) -> bool:
-        return self.name == "seed"
+        return self.spec.schema_dialect == "seed"
+
+    def _id(self, field: str, value: int) -> int | str:
+        return value if self._int[field] else str(value)
+
+    def _money(self, amount: Decimal) -> str:
+        text = self._money_text(amount)
+        return Number(text) if self._money_number else text
 
     def error(self, exc: PanelError) -> Body:
-        return {"error": exc.text(self.name)}
+        return {"error": self.spec.error_text(exc.code, exc.limit)}
 
     def services(self, services: list[Service]) -> Body:
+        cancel, dripfeed = self.spec.services["cancel"], self.spec.services["dripfeed"]
         items = []
         for s in services:
+            rate = str(s.rate)
             item: dict[str, Any] = {
-                "service": s.service, "name": s.name, "type": s.type, "category": s.category,
-                "rate": str(s.rate), "min": str(s.min), "max": str(s.max), "refill": s.refill,
+                "service": self._id("services.service", s.service), "name": s.name,
+                "type": s.type, "category": s.category,
+                "rate": Number(format(s.rate, "f")) if self._rate_number else rate,
+                "min": self._id("services.min", s.min), "max": self._id("services.max", s.max),
+                "refill": s.refill,
             }
-            if not self.seed:
+            if cancel:
                 item["cancel"] = s.cancel
+            if dripfeed:
+                item["dripfeed"] = s.dripfeed
             items.append(item)
         return items
 
     def order(self, order_id: int) -> Body:
-        return {"order": order_id}
+        return {"order": self._id("add.order", order_id)}
 
     def status(self, view: OrderView) -> Body:
         body: dict[str, Any] = {
-            "charge": format_money(view.charge),
-            "start_count": str(view.start_count),
-            "status": view.status,
-            "remains": str(view.remains),
+            "charge": self._money(view.charge),
+            "start_count": self._id("status.start_count", view.start_count),
+            "status": self.spec.spelling(view.status),
+            "remains": self._id("status.remains", view.remains),
         }
-        if not self.seed:
+        if self.spec.currency["status"]:
             body["currency"] = view.currency
         return body
 
@@ -77,25 +125,30 @@ class Dialect:
                 for i, v in views.items()}
 
     def balance(self, amount: Any, currency: str) -> Body:
-        # The seed template is a Vietnamese panel: its balance is always in VND (§7).
-        return {"balance": format_money(amount), "currency": "VND" if self.seed else currency}
+        body: dict[str, Any] = {"balance": self._money(amount)}
+        if self.spec.currency["balance"]:
+            body["currency"] = self.spec.currency["balance_value"] or currency
+        return body
 
     def refill(self, refill_id: int) -> Body:
-        return {"refill": str(refill_id)}
+        return {"refill": self._id("refill.refill", refill_id)}
 
     def refills(self, results: Mapping[int, int | PanelError]) -> Body:
-        return [{"order": i, "refill": self.error(r) if isinstance(r, PanelError) else r}
-                for i, r in results.items()]
+        return [{"order": self._id("refills.order", i),
+                 "refill": self.error(r) if isinstance(r, PanelError)
+                 else self._id("refills.refill", r)} for i, r in results.items()]
 
     def refill_status(self, status: str) -> Body:
-        return {"status": status}
+        return {"status": self.spec.spelling(status)}
 
     def refill_statuses(self, results: Mapping[int, str | PanelError]) -> Body:
-        return [{"refill": i, "status": self.error(r) if isinstance(r, PanelError) else r}
+        return [{"refill": self._id("refill_statuses.refill", i),
+                 "status": self.error(r) if isinstance(r, PanelError) else self.spec.spelling(r)}
                 for i, r in results.items()]
 
     def cancels(self, results: Mapping[int, PanelError | None]) -> Body:
-        return [{"order": i, "cancel": 1 if r is None else self.error(r)}
+        return [{"order": self._id("cancel.order", i),
+                 "cancel": self._id("cancel.cancel", 1) if r is None else self.error(r)}
                 for i, r in results.items()]
 
 
@@ -132,6 +185,8 @@ class Awkward:
         return out
 
     def _value(self, name: str, value: Any, rng: random.Random) -> Any:
+        if isinstance(value, Number):
+            return value  # already a number on the wire
         if isinstance(value, (dict, list)):
             return self._walk(value, rng)
         coin = rng.random()
@@ -164,5 +219,7 @@ _RAW_BY_TEXT = _raw_by_text()
 
 
 def encode(body: Body) -> bytes:
-    """Compact JSON, as PHP's json_encode writes it (non-ASCII escaped)."""
-    return json.dumps(body, separators=(",", ":")).encode("ascii")
+    """Compact JSON, as PHP's json_encode writes it (non-ASCII escaped); `Number` values are
+    written as bare JSON numbers."""
+    out = json.dumps(body, separators=(",", ":")).encode("ascii")
+    return _NUMBER_OUT.sub(rb"\1", out) if _NUMBER_SEEN in out else out

@@ -1,0 +1,266 @@
+"""The request journal: storable whatever a client sends, a flusher that cannot wedge, and
+read-your-writes across worker processes (against a real `smmkit serve` with its defaults)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from smmkit.mock_server.core.config import DEMO_KEY
+from smmkit.mock_server.storage import journal as journal_module
+from smmkit.mock_server.storage.journal import Journal, clean, key_print
+from smmkit.mock_server.storage.sqlite import Store
+from support import start_serve, wait_ready
+
+TOKEN = "journal-test-token"
+
+
+@pytest.fixture
+def journal():
+    store = Store(":memory:")
+    j = Journal(store, limit=50)
+    yield j
+    store.close()
+
+
+def record(j: Journal, **params: str) -> None:
+    j.record(at=1.0, params=params, status=200, body=b'{"ok":1}', latency=0.001, fault=None,
+             service_type=None)
+
+
+# Any Python string a client can produce: JSON escapes give lone surrogates, form bodies give
+# surrogateescape'd bytes; `st.text()` covers every code point including U+D800-DFFF.
+client_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(action=client_text, name=client_text, value=client_text)
+def test_any_client_string_is_recorded_and_read_back(action, name, value):
+    store = Store(":memory:")
+    try:
+        j = Journal(store)
+        record(j, action=action, key=value, **{f"p{name}": value})
+        [entry] = j.entries()
+        assert entry["action"] == clean(action)
+        assert entry["params"]["key"] == "***"
+        assert entry["params"][clean(f"p{name}")] == clean(value)
+        assert entry["key_fingerprint"] == key_print(value)
+    finally:
+        store.close()
+
+
+def test_a_lone_surrogate_is_shown_escaped_not_lost(journal):
+    record(journal, action="\ud800", link="https://x.test/\udcff")
+    [entry] = journal.entries()
+    assert entry["action"] == "\\ud800" and entry["params"]["link"] == "https://x.test/\\udcff"
+    assert journal.entries(action="\ud800")[0]["id"] == entry["id"]
+
+
+def test_the_flusher_survives_a_failing_flush_and_releases_the_lock(journal, monkeypatch, capsys):
+    """A failure inside the write transaction is logged, rolled back, and the next round works."""
+    record(journal, action="balance")
+    calls = []
+
+    def broken(db):
+        calls.append(1)
+        db.execute("INSERT INTO journal_sources VALUES ('half-done', 1)")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(journal, "_ingest", broken)
+    journal.flush_in_background()  # must not raise
+    assert calls and "disk on fire" in capsys.readouterr().err
+    monkeypatch.undo()
+    other = sqlite3.connect(journal.path, timeout=0.1)  # no lock is left behind
+    other.execute("BEGIN IMMEDIATE")
+    assert other.execute("SELECT COUNT(*) FROM journal_sources WHERE name = 'half-done'"
+                         ).fetchone()[0] == 0
+    other.execute("ROLLBACK")
+    other.close()
+    assert [e["action"] for e in journal.entries()] == ["balance"]
+
+
+def test_the_flusher_thread_keeps_running_after_failures(journal, monkeypatch):
+    failures = []
+    real = Journal._ingest
+
+    def sometimes(self, db):
+        if len(failures) < 3:
+            failures.append(1)
+            raise sqlite3.OperationalError("database is locked")
+        return real(self, db)
+
+    monkeypatch.setattr(journal_module, "FLUSH_SECONDS", 0.02)
+    monkeypatch.setattr(Journal, "_ingest", sometimes)
+    record(journal, action="balance")  # starts the flusher
+    deadline = time.monotonic() + 5
+    rows = 0
+    while time.monotonic() < deadline and not rows:
+        time.sleep(0.05)
+        rows = sqlite3.connect(journal.path).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    assert len(failures) == 3 and rows == 1  # it failed three times, then copied the entry
+
+
+def test_bounded_to_the_newest_entries(journal):
+    for i in range(120):
+        record(journal, action="balance", n=str(i))
+        if i % 7 == 0:
+            journal.flush()
+    entries = journal.entries(limit=1000)
+    assert len(entries) == 50 and entries[-1]["params"]["n"] == "119"
+    assert [int(e["params"]["n"]) for e in entries] == list(range(70, 120))
+
+
+def test_filters_and_cursor(journal):
+    record(journal, action="balance", key="k1")
+    record(journal, action="add", key="k2")
+    record(journal, action="balance", key="k2")
+    assert [e["action"] for e in journal.entries(key="k2")] == ["add", "balance"]
+    assert len(journal.entries(key_fingerprint=key_print("k1"))) == 1
+    first = journal.entries()[0]["id"]
+    assert [e["action"] for e in journal.entries(after=first)] == ["add", "balance"]
+    journal.clear()
+    record(journal, action="status")
+    assert [e["action"] for e in journal.entries()] == ["status"]
+
+
+def test_a_large_log_is_emptied_once_copied(journal, monkeypatch):
+    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 2000)
+    for i in range(40):
+        record(journal, action="balance", n=str(i))
+    journal.flush_in_background()
+    assert os.path.getsize(journal._log_path) == 0
+    record(journal, action="status")
+    assert len(journal.entries(limit=1000)) == 41
+
+
+def test_concurrent_threads_never_lose_or_split_entries(journal):
+    journal.limit = 10_000
+
+    def burst(t: int) -> None:
+        for i in range(200):
+            record(journal, action="add", n=f"{t}-{i}", link="x" * 3000)
+
+    threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seen = {e["params"]["n"] for e in journal.entries(limit=10_000)}
+    assert len(seen) == 800
+
+
+def test_an_unreadable_line_is_skipped_and_logged(journal, capsys):
+    record(journal, action="balance")
+    os.write(journal._fd, b"not json\n")
+    record(journal, action="status")
+    assert [e["action"] for e in journal.entries()] == ["balance", "status"]
+    assert "unreadable line" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ a real `smmkit serve`
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    db = tmp_path_factory.mktemp("journal") / "panel.db"
+    proc = start_serve("--port", "0", "--db", str(db), "--admin-token", TOKEN, "--quiet")
+    base = proc.url.rsplit("/api/v2", 1)[0]
+    wait_ready(proc.url)
+    yield base
+    proc.stop()
+
+
+def _journal(base: str, **params: str) -> list[dict]:
+    response = requests.get(f"{base}/_control/journal", params=params, timeout=10,
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_read_your_writes_with_the_default_workers(served):
+    """Each request is in the journal as soon as it was answered, whichever worker served it
+    and whichever worker answers the read (new connections spread over both workers)."""
+    for i in range(150):
+        response = requests.post(f"{served}/api/v2", timeout=10,
+                                 data={"key": DEMO_KEY, "action": "balance", "n": str(i)})
+        assert response.status_code == 200
+        newest = _journal(served, limit="3")
+        assert newest[-1]["params"].get("n") == str(i), (i, newest[-1])
+
+
+def test_a_lone_surrogate_request_does_not_wedge_the_server(served):
+    """The finding of issue 16: `{"action":"\\ud800"}` killed the flusher inside its transaction."""
+    hostile = requests.post(f"{served}/api/v2", data=b'{"action":"\\ud800"}',
+                            headers={"Content-Type": "application/json"}, timeout=10)
+    assert hostile.status_code < 500
+    time.sleep(1)  # give every flusher a round with the hostile entry
+    started = time.monotonic()
+    for i in range(300):
+        response = requests.post(f"{served}/api/v2", timeout=10,
+                                 data={"key": DEMO_KEY, "action": "balance", "m": str(i)})
+        assert response.status_code == 200
+    entries = _journal(served, limit="400")
+    assert time.monotonic() - started < 25  # a wedged flusher made 1 in 64 wait 30 s
+    assert any(e["action"] == "\\ud800" for e in entries)
+    assert {e["params"].get("m") for e in entries} >= {str(i) for i in range(300)}
+    assert json.dumps(entries)  # every entry is plain, encodable JSON
+
+
+def test_a_collected_journal_closes_its_log_and_its_store_removes_them():
+    import gc
+
+    store = Store(":memory:")
+    j = Journal(store)
+    record(j, action="balance")
+    fd, logs = j._fd, j.logs
+    assert logs.is_dir()
+    del j
+    gc.collect()
+    link = f"/proc/self/fd/{fd}"  # closed, or reused for something else
+    assert not os.path.exists(link) or str(logs) not in os.readlink(link)
+    store.close()
+    del store
+    gc.collect()
+    assert not logs.exists()
+
+
+def test_two_journals_on_one_store_keep_each_others_logs():
+    """An app built twice on one panel: collecting one journal leaves the other working."""
+    import gc
+
+    store = Store(":memory:")
+    first, second = Journal(store), Journal(store)
+    record(first, action="balance")
+    record(second, action="status")
+    del first
+    gc.collect()
+    record(second, action="services")
+    assert [e["action"] for e in second.entries()] == ["balance", "status", "services"]
+    logs = second.logs
+    del second
+    store.close()
+    del store
+    gc.collect()
+    assert not logs.exists()
+
+
+def test_a_dead_workers_log_is_copied_then_removed(journal):
+    """A persistent store keeps the logs of workers from earlier runs until they are copied."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    line = json.dumps([1.0, 2.0, "balance", None, "{}", 200, "{}", 0.1, None, None])
+    (journal.logs / f"{dead}-cafe.log").write_text(line + "\n")
+    assert [e["action"] for e in journal.entries()] == ["balance"]
+    journal.flush()  # fully copied and its writer gone: the file goes
+    assert not (journal.logs / f"{dead}-cafe.log").exists()
+    assert len(journal.entries()) == 1  # and nothing is copied twice
