@@ -69,8 +69,9 @@ def test_amount_beyond_bounds(served: Serve, body: dict) -> None:
     _refused_and_nothing_broken(served, "PATCH", f"/accounts/{DEMO_KEY}", body)
 
 
+@pytest.mark.xfail(strict=True, reason=SEAM + "a rate beyond money's precision is refused now "
+                   "(400), but GET /_control/snapshot answers 500 right after")
 def test_rate_beyond_bounds(served: Serve) -> None:
-    """Was a 500; fixed on main by the seam helper."""
     _refused_and_nothing_broken(served, "POST", "/services", {
         "service": 99, "name": "n", "type": "Default", "category": "c",
         "rate": "1" + "0" * 25, "min": 1, "max": 10})
