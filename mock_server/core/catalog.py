@@ -278,7 +278,7 @@ def service_from_json(data: Mapping[str, Any]) -> Service:
             enabled=bool(data.get("enabled", True)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"bad service entry {dict(data)!r}: {exc}") from None
+        raise ValueError(f"bad service entry {data!r}: {exc}") from None  # data: any JSON
     if service.type not in TYPE_RULES:
         raise ValueError(f"service {service.service}: unknown type {service.type!r}")
     if service.rate < 0 or service.min < 0 or service.min > service.max or service.speed <= 0:

@@ -144,8 +144,11 @@ def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
             event.clear()
             try:
                 panel.settle()
-            except Exception as exc:  # noqa: BLE001 - the booker must outlive any failure
-                print(f"smmkit: booking due orders failed: {exc}", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001 - this thread must outlive any failure
+                # settle's transaction rolled back; the next read asks again. Never die here:
+                # a dead booker leaves due refunds unbooked for the life of the process.
+                print(f"smmkit: booking due orders failed: {type(exc).__name__}: {exc}",
+                      file=sys.stderr)
         del panel
 
 

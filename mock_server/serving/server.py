@@ -20,6 +20,9 @@ from typing import Any
 from smmkit.mock_server.core.config import Config, build_panel
 from smmkit.mock_server.core.panel import Panel
 
+# granian reads request bodies in its blocking threads: a slow body holds one (see below).
+GRANIAN_MIN_THREADS = 128
+
 
 @dataclass
 class RunningServer:
@@ -95,12 +98,29 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
     unparseable HTTP itself with an empty 400.
 
     granian runs in a session of its own and this process relays Ctrl-C / SIGTERM to it as one
-    SIGTERM: granian 2.8 sometimes hung when SIGINT reached its master and workers together."""
+    SIGTERM: granian 2.8 sometimes hung when SIGINT reached its master and workers together.
+    Its master and workers die with this process even when it is SIGKILLed (lifeline.py).
+
+    Limits on granian (issue 16): heads must arrive within HEADER_TIMEOUT (granian's own
+    timeout; it then closes the connection); idle and slowloris connections cost granian no
+    thread, and each worker holds at most MAX_CONNECTIONS (its backpressure). A request body
+    is read by one of granian's blocking threads, so each worker runs at
+    least GRANIAN_MIN_THREADS of them: up to that many slow bodies per worker at once leave
+    normal clients answered, beyond it they queue (gunicorn, the default, has no such bound).
+    What granian answers itself, before the app: unparseable HTTP or an unknown transfer coding
+    gets an empty 400; reason phrases are granian's (a Cloudflare 520 goes out as `520 <none>`).
+    A client that sends a whole request and then half-closes gets no answer from granian, and
+    the request is carried out whole (an `add` placed and debited once, visible to `status` of
+    its key) or not at all, depending on when granian sees the close: never half-done, but the
+    client cannot tell which. Use gunicorn (it answers them) for clients that half-close."""
     import json
     import signal
     import subprocess
     import sys
     from dataclasses import asdict
+
+    from smmkit.mock_server.serving.lifeline import die_with_parent
+    from smmkit.mock_server.serving.workers import HEADER_TIMEOUT, MAX_CONNECTIONS
 
     with bind_socket(config.host, config.port) as probe:  # port 0: learn a free port first
         port = probe.getsockname()[1]
@@ -110,10 +130,17 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
         announce(panel, f"http://{config.host}:{port}")
     command = [sys.executable, "-m", "granian", "--interface", "wsgi",
                "--host", config.host, "--port", str(port), "--workers", str(config.workers),
-               "--blocking-threads", str(config.threads), "--backlog", "2048",
-               "--log-level", "warning", "smmkit.mock_server.serving.wsgi:app"]
+               "--blocking-threads", str(max(config.threads, GRANIAN_MIN_THREADS)),
+               "--http1-header-read-timeout", str(int(HEADER_TIMEOUT * 1000)),
+               # granian counts open connections against backpressure (default: backlog /
+               # workers): 2,000 idle sockets kept every new client out
+               "--backpressure", str(MAX_CONNECTIONS), "--backlog", "2048",
+               "--log-level", "warning",
+               "smmkit.mock_server.serving.wsgi:app"]
     env = {**os.environ, "SMMKIT_SERVE_CONFIG": json.dumps(asdict(config))}
-    child = subprocess.Popen(command, env=env, start_new_session=True)
+    # die_with_parent: a SIGKILLed `smmkit serve` takes granian with it (lifeline.py)
+    child = subprocess.Popen(command, env=env, start_new_session=True,
+                             preexec_fn=die_with_parent)
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
@@ -135,6 +162,7 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
 
 def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | None) -> None:
     from gunicorn.app.base import BaseApplication
+    from smmkit.mock_server.serving.workers import MAX_CONNECTIONS
     from smmkit.mock_server.web.app import create_app
 
     sock = bind_socket(config.host, config.port)
@@ -154,7 +182,10 @@ def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | Non
                 "workers": config.workers,
                 "worker_class": "smmkit.mock_server.serving.workers.JsonErrorThreadWorker",
                 "threads": config.threads,
-                "keepalive": 5,
+                "keepalive": 5,  # idle keep-alive connections close after 5 s
+                # the worker sheds its idlest connection at MAX_CONNECTIONS; gunicorn's own
+                # cap (which stops accepting) must never be reached first
+                "worker_connections": MAX_CONNECTIONS + 1,
                 "timeout": 60,
                 "graceful_timeout": 5,
                 "accesslog": None,

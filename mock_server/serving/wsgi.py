@@ -10,6 +10,8 @@ import json
 import os
 
 from smmkit.mock_server.core.config import Config
+from smmkit.mock_server.serving.lifeline import die_with_parent
 from smmkit.mock_server.web.app import create_app
 
+die_with_parent()  # a granian worker ends with its master, however the master ends
 app = create_app(config=Config(**json.loads(os.environ.get("SMMKIT_SERVE_CONFIG", "{}"))))

@@ -4,6 +4,12 @@
 GET query) into one dict of strings; `Api.handle` checks key, then action, then calls one
 panel method and lets the dialect shape the answer. Handlers parse, call, shape — nothing more.
 The WSGI glue in `app.py` feeds it; tests can call it directly.
+
+Text that is not Unicode — bytes that are not UTF-8 in any transport, or a lone surrogate
+escaped in JSON (`"\\ud800"`) — never reaches the panel: such a field is named in
+`Params.broken`, its value is kept only in a printable form (U+FFFD for each bad byte, for the
+journal), and the request gets the catalogue's error for that field (`BROKEN_FIELD_ERRORS`).
+A stored order is always exactly what the client sent.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from urllib.parse import parse_qsl
 
 from smmkit.mock_server.core.errors import (
     HTTP_TEXTS,
+    IncorrectLink,
     IncorrectOrder,
     IncorrectRequest,
+    IncorrectService,
+    InvalidKey,
     PanelError,
     RefillNotFound,
 )
@@ -29,7 +38,15 @@ from smmkit.mock_server.web.dialects import Awkward, Body, Dialect, encode
 
 MAX_IDS = 100
 _ID = re.compile(r"^[0-9]{1,30}$")  # ASCII only: int() also reads "١٠٠"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what undecodable bytes / JSON escapes become
 JSON_TYPE = "application/json"
+
+# The error a field that is not Unicode text gets, after the key and action checks (docs/PROTOCOL.md
+# §1): each field's own catalogue error where it has one, "Incorrect request" otherwise.
+BROKEN_FIELD_ERRORS: dict[str, type[PanelError]] = {
+    "key": InvalidKey, "service": IncorrectService, "link": IncorrectLink,
+    "order": IncorrectOrder, "refill": RefillNotFound,
+}
 
 
 @dataclass(frozen=True)
@@ -50,10 +67,40 @@ def http_error(status: int, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
 
 @dataclass
 class Params:
-    """A request's parameters as strings; `malformed` when the body could not be understood."""
+    """A request's parameters as strings; `malformed` when the body could not be understood;
+    `broken` names the fields whose bytes were not Unicode text (their values are printable
+    stand-ins, never what the client meant)."""
 
     values: dict[str, str] = field(default_factory=dict)
     malformed: bool = False
+    broken: frozenset[str] = frozenset()
+
+    def first_broken(self) -> PanelError | None:
+        """The error for the first broken field in check order (key, action, then the rest)."""
+        if not self.broken:
+            return None
+        for name in ("key", "action", "service", "link"):
+            if name in self.broken:
+                return BROKEN_FIELD_ERRORS.get(name, IncorrectRequest)(f"{name} is not UTF-8")
+        name = min(self.broken)
+        return BROKEN_FIELD_ERRORS.get(name, IncorrectRequest)(f"{name[:40]!r} is not UTF-8")
+
+
+def _clean(values: dict[str, str]) -> tuple[dict[str, str], frozenset[str]]:
+    """Values with lone surrogates replaced by U+FFFD, and the names of the fields that had any
+    (in the name or the value)."""
+    broken = {name for name, value in values.items()
+              if _SURROGATE.search(name) or _SURROGATE.search(value)}
+    if not broken:
+        return values, frozenset()
+    clean = {_printable(name): _printable(value) for name, value in values.items()}
+    return clean, frozenset(_printable(name) for name in broken)
+
+
+def _printable(text: str) -> str:
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _scalar(value: object) -> str | None:
@@ -69,8 +116,8 @@ def _scalar(value: object) -> str | None:
 
 
 def _from_json(raw: bytes) -> Params:
-    try:
-        data = json.loads(raw.decode("utf-8"))
+    try:  # undecodable bytes inside strings stay visible (as surrogates) to mark their field
+        data = json.loads(raw.decode("utf-8", "surrogateescape"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return Params(malformed=True)
     if not isinstance(data, dict):
@@ -87,10 +134,11 @@ def _from_json(raw: bytes) -> Params:
     return params
 
 
-def _from_form(raw: bytes | str) -> dict[str, str]:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+def _from_form(raw: bytes) -> dict[str, str]:
+    """`a=1&b=%FF` → {"a": "1", "b": "\udcff"}: bad bytes, raw or %-escaped, stay visible."""
+    text = raw.decode("utf-8", "surrogateescape")
     try:
-        return dict(parse_qsl(text, keep_blank_values=True, errors="replace",
+        return dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape",
                               max_num_fields=10_000))
     except ValueError:
         return {}
@@ -98,18 +146,22 @@ def _from_form(raw: bytes | str) -> dict[str, str]:
 
 def read_params(query: str, content_type: str, body: bytes,
                 multipart: Callable[[], dict[str, str]] | None = None) -> Params:
-    """One dict from query and body; a name in both takes the body's value (docs/PROTOCOL.md §1)."""
+    """One dict from query and body; a name in both takes the body's value (docs/PROTOCOL.md §1).
+
+    `query` is the WSGI QUERY_STRING: the request's bytes as latin-1 text."""
     values = _from_form(query.encode("latin-1", "replace")) if query else {}
     kind = content_type.split(";", 1)[0].strip().lower()
+    malformed = False
     if kind == "application/json" or (not kind and body[:1] in (b"{", b"[")):
         parsed = _from_json(body) if body.strip() else Params()
         values.update(parsed.values)
-        return Params(values, parsed.malformed)
-    if kind == "multipart/form-data" and multipart is not None:
+        malformed = parsed.malformed
+    elif kind == "multipart/form-data" and multipart is not None:
         values.update(multipart())
     elif body:
         values.update(_from_form(body))
-    return Params(values)
+    clean, broken = _clean(values)
+    return Params(clean, malformed, broken)
 
 
 def parse_ids(raw: str) -> list[int]:
@@ -148,10 +200,15 @@ class Api:
 
     def handle(self, params: Params) -> Reply:
         try:
+            if "key" in params.broken:
+                raise InvalidKey("key is not UTF-8")
             account = self.panel.authenticate(params.values.get("key"))
             handler = self.actions.get(params.values.get("action", ""))
             if params.malformed or handler is None:
                 raise IncorrectRequest(f"unknown action {params.values.get('action', '')[:40]!r}")
+            broken = params.first_broken()
+            if broken is not None:
+                raise broken
             body = handler(account, params.values)
             if isinstance(body, Reply):
                 return body

@@ -4,22 +4,28 @@
 per-request machinery (most of the cost of a tiny JSON answer) and go straight to
 `ApiEndpoint`; everything else — the control plane, and JSON 404/405 for other paths — is
 ordinary Flask.
+
+What the edge promises whatever arrives (issue 16): a body announced larger than `max_body` is
+refused with a JSON 413 before a byte of it is read; a body that ends before its Content-Length
+(a client that half-closes or disconnects) gets a JSON 400 "Incorrect request" and changes
+nothing; only GET and POST reach the panel (HEAD and every other method: JSON 405, nothing
+done); a request whose action committed always gets its answer, even when the journal fails.
 """
 
 from __future__ import annotations
 
-import io
 import socket
 import struct
 import sys
 import time
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, jsonify
 from smmkit.mock_server.core import faults
 from smmkit.mock_server.core.config import Config, build_panel
-from smmkit.mock_server.core.errors import HTTP_TEXTS
+from smmkit.mock_server.core.errors import HTTP_TEXTS, IncorrectRequest
 from smmkit.mock_server.core.faults import Fault, FaultBook
 from smmkit.mock_server.core.panel import Moment, Panel
 from smmkit.mock_server.storage.engines import open_journal
@@ -29,9 +35,14 @@ from smmkit.mock_server.web.api import Api, Params, Reply, http_error, read_para
 from smmkit.mock_server.web.console_log import ConsoleLog
 from smmkit.mock_server.web.dialects import Awkward, Dialect, encode
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
+from werkzeug.wsgi import LimitedStream, get_content_length
 
 API_PATHS = frozenset({"/api/v2", "/api/v2/"})
-API_METHODS = ("GET", "HEAD", "POST")
+# HEAD is not here: a HEAD answer has no body, so an `add` it carried out would be charged to a
+# client that never sees the order id.
+API_METHODS = ("GET", "POST")
+INCOMPLETE = object()  # marker: the body ended before its Content-Length
 
 
 class ApiEndpoint:
@@ -52,7 +63,10 @@ class ApiEndpoint:
                 reply, params, fault = self.respond(environ, moment)
                 if params is not None and (self.journal is not None
                                            or self.request_log is not None):
-                    self._record(params, reply, started, fault, moment)
+                    try:
+                        self._record(params, reply, started, fault, moment)
+                    except Exception:  # the action is done: its answer must not be lost to the log
+                        traceback.print_exc(file=sys.stderr)
         except StoreUnavailable as exc:  # the database is away: the panel's failure answer
             reply = store_unavailable(exc)
         if reply is DROPPED:
@@ -61,7 +75,7 @@ class ApiEndpoint:
             return []
         headers = [("Content-Type", reply.content_type),
                    ("Content-Length", str(len(reply.body))), *reply.headers]
-        start_response(f"{reply.status} {_REASONS.get(reply.status, 'OK')}", headers)
+        start_response(status_line(reply.status), headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [reply.body]
 
     def respond(self, environ: dict[str, Any],
@@ -71,10 +85,15 @@ class ApiEndpoint:
             return http_error(405, (("Allow", ", ".join(API_METHODS)),)), None, None
         body = self._body(environ)
         if body is None:
-            return http_error(413), None, None
+            return http_error(413, (("Connection", "close"),)), None, None
+        if body is INCOMPLETE:
+            text = IncorrectRequest().text(self.api.dialect.name)
+            return Reply(400, encode({"error": text}), headers=(("Connection", "close"),)), \
+                None, None
+        assert isinstance(body, bytes)
         content_type = environ.get("CONTENT_TYPE", "")
         params = read_params(environ.get("QUERY_STRING", ""), content_type, body,
-                             multipart=lambda: _multipart(environ, body))
+                             multipart=lambda: _multipart(content_type, body))
         fault = None
         if self.faults is not None and moment.faults:
             fault = self.faults.pick(params.values.get("action", ""), params.values.get("key"))
@@ -115,19 +134,22 @@ class ApiEndpoint:
             return Reply(reply.status, faults.malform(reply.body), reply.content_type)
         return reply
 
-    def _body(self, environ: dict[str, Any]) -> bytes | None:
+    def _body(self, environ: dict[str, Any]) -> bytes | object | None:
+        """The whole body; None when it is over `max_body` (unread), INCOMPLETE when the client
+        stopped sending before its Content-Length."""
         stream = environ["wsgi.input"]
+        length = get_content_length(environ)
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > self.max_body:
-            return None
-        if length > 0:
-            return stream.read(length)
-        if environ.get("wsgi.input_terminated"):  # chunked: the server marks the end for us
-            data = stream.read(self.max_body + 1)
-            return None if len(data) > self.max_body else data
+            if length is not None:
+                if length > self.max_body:
+                    return None
+                data = stream.read(length) if length > 0 else b""
+                return data if len(data) == length else INCOMPLETE
+            if environ.get("wsgi.input_terminated"):  # chunked: the server marks the end for us
+                data = stream.read(self.max_body + 1)
+                return None if len(data) > self.max_body else data
+        except Exception:  # the client went away mid-body; each server says so differently
+            return INCOMPLETE
         return b""
 
     def _record(self, params: Params, reply: Reply, started: float, fault: Fault | None,
@@ -177,71 +199,105 @@ def _int(value: object) -> int:
         return -1
 
 
-def _multipart(environ: dict[str, Any], body: bytes) -> dict[str, str]:
-    from werkzeug.formparser import parse_form_data
+def _multipart(content_type: str, body: bytes) -> dict[str, str]:
+    """Fields of a multipart body, bytes decoded here: Werkzeug's form parser would turn bytes
+    that are not UTF-8 into U+FFFD, indistinguishable from a client that sent U+FFFD. A part
+    uploaded as a file counts as a field (the client still means its text)."""
+    from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-    copy = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
-    _, form, files = parse_form_data(copy, silent=True)
-    values = {name: form[name] for name in form}
-    for name in files:  # a client that uploads a field as a file still means its text
-        values[name] = files[name].read().decode("utf-8", "replace")
-    return values
+    boundary = parse_options_header(content_type)[1].get("boundary", "")
+    if not boundary:
+        return {}
+    decoder = MultipartDecoder(boundary.encode("latin-1", "replace"), max_parts=10_000)
+    values: dict[str, str] = {}
+    name, chunks = None, bytearray()
+    try:
+        decoder.receive_data(body)
+        decoder.receive_data(None)
+        while True:
+            event = decoder.next_event()
+            if isinstance(event, (Field, File)):
+                name, chunks = event.name, bytearray()
+            elif isinstance(event, Data):
+                chunks += event.data
+                if not event.more_data and name is not None:
+                    values[name] = bytes(chunks).decode("utf-8", "surrogateescape")
+            elif isinstance(event, (Epilogue, NeedData)):
+                return values
+    except ValueError:  # a body that is not multipart after all: what parsed so far
+        return values
 
 
-_REASONS = {200: "OK", 404: "NOT FOUND", 405: "METHOD NOT ALLOWED", 413: "REQUEST ENTITY TOO LARGE",
-            503: "SERVICE UNAVAILABLE",
-            500: "INTERNAL SERVER ERROR"}
+# Cloudflare's own codes, which a `http_5xx` fault can send (Werkzeug does not know them).
+_CLOUDFLARE_REASONS = {520: "Unknown Error", 521: "Web Server Is Down",
+                       522: "Connection Timed Out", 523: "Origin Is Unreachable",
+                       524: "A Timeout Occurred", 525: "SSL Handshake Failed",
+                       526: "Invalid SSL Certificate", 527: "Railgun Error",
+                       530: "Origin DNS Error"}
+_STATUS_LINES: dict[int, str] = {}
+
+
+def status_line(status: int) -> str:
+    """`429 Too Many Requests`: Werkzeug's reason phrases, cached (this runs per request)."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        reason = (HTTP_STATUS_CODES.get(status) or _CLOUDFLARE_REASONS.get(status)
+                  or ("Client Error" if status < 500 else "Server Error"))
+        line = _STATUS_LINES[status] = f"{status} {reason}"
+    return line
 
 
 class Dispatcher:
     """Route /api/v2 to the lean endpoint, everything else to Flask.
 
-    Whatever the answer, the request body is read to its end before replying: a body left
-    unread on a keep-alive connection (a 404, a 405) would be parsed as the next request."""
+    A body announced over `max_body` is refused with a JSON 413 here, before anything reads
+    it, and the connection is closed. Otherwise, whatever the answer, the request body is read
+    to its end before replying: a body left unread on a keep-alive connection (a 404, a 405)
+    would be parsed as the next request."""
 
     def __init__(self, endpoint: ApiEndpoint, fallback: Any) -> None:
         self.endpoint = endpoint
         self.fallback = fallback
+        self.too_large = http_error(413, (("Connection", "close"),))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        length = get_content_length(environ)
+        if length is not None and length > self.endpoint.max_body:
+            reply = self.too_large
+            start_response(status_line(413), [("Content-Type", reply.content_type),
+                                              ("Content-Length", str(len(reply.body))),
+                                              *reply.headers])
+            return [reply.body]
         app = self.endpoint if environ.get("PATH_INFO", "") in API_PATHS else self.fallback
-        _bound_input(environ)
+        _bound_input(environ, length)
 
         def start(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
-            if not _drain(environ):
+            if any(name.lower() == "connection" for name, _ in headers):
+                pass  # the app already closes this connection: nothing left worth reading
+            elif not _drain(environ, length):
                 headers = [*headers, ("Connection", "close")]
             return start_response(status, headers, *exc)
 
         return app(environ, start)
 
 
-def _bound_input(environ: dict[str, Any]) -> None:
+def _bound_input(environ: dict[str, Any], length: int | None) -> None:
     """Make wsgi.input end at Content-Length (a raw socket file would block past it)."""
-    from werkzeug.wsgi import LimitedStream
-
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
     stream = environ.get("wsgi.input")
-    if stream is not None and length > 0 and not isinstance(stream, LimitedStream):
+    if stream is not None and length and not isinstance(stream, LimitedStream):
         environ["wsgi.input"] = LimitedStream(stream, length)
 
 
-def _drain(environ: dict[str, Any]) -> bool:
+def _drain(environ: dict[str, Any], length: int | None) -> bool:
     """Read what is left of the request body (in chunks, never held); False when it cannot be
     read, so the connection should not be reused."""
     stream = environ.get("wsgi.input")
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return False
-    if stream is None or length <= 0:
-        return True
+    if stream is None or not length or getattr(stream, "is_exhausted", False):
+        return True  # nothing left (the endpoint read the whole body): no extra read
     try:
         while stream.read(65536):
             pass
-    except (OSError, ValueError):
+    except Exception:  # a client gone mid-body: do not reuse the connection
         return False
     return True
 
