@@ -1,10 +1,8 @@
 """Control-plane findings of the fuzz suite (tests/fuzz/test_fuzz_control.py), one test each.
 
-They need the control plane's validation — bounds on amounts, rates, clock offsets and speeds,
-ids parsed as ASCII digits, fault specs checked, restore validated before it touches anything
-(issue 16 item 4) — which the `seam` helper is building. Each is xfail(strict=True) until
-that lands: when one starts passing, remove its xfail here and its class from
-`known_seam_finding` in the fuzz test.
+Each was a 500 (several left the control or API routes failing until reset) before the control
+plane validated bounds on amounts, rates, clock offsets and speeds, parsed ids as ASCII digits,
+checked fault specs and validated a whole snapshot before restoring it (issue 16 item 4).
 
 Each asserts what the issue asks of a refused control call: a JSON 4xx, nothing changed, and
 every API and control route still answering."""
@@ -18,9 +16,6 @@ from typing import Any
 import pytest
 import requests
 from hardening_support import DEMO_KEY, Serve
-
-SEAM = "control-plane validation (issue 16 item 4) is the seam helper's: "
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
@@ -44,14 +39,11 @@ def _refused_and_nothing_broken(srv: Serve, method: str, path: str, body: Any) -
     assert srv.conserved()
 
 
-@pytest.mark.xfail(strict=True, reason=SEAM + "a fault kind that is not a string answers 500")
 @pytest.mark.parametrize("kind", [[], {}])
 def test_fault_kind_not_a_string(served: Serve, kind: Any) -> None:
     _refused_and_nothing_broken(served, "POST", "/faults", {"kind": kind})
 
 
-@pytest.mark.xfail(strict=True, reason=SEAM + "clock offsets/speeds beyond what time can hold "
-                   "answer 500 and leave /_control/clock failing")
 @pytest.mark.parametrize(("verb", "body"), [("advance", {"by": 1e13}),
                                             ("speed", {"speed": 1e300}),
                                             ("set", {"time": float("inf")})])
@@ -60,32 +52,25 @@ def test_clock_beyond_bounds(served: Serve, verb: str, body: dict) -> None:
 
 
 @pytest.mark.parametrize("body", [
-    pytest.param({"top_up": 10**23}, marks=pytest.mark.xfail(
-        strict=True, reason=SEAM + "an integer top_up beyond money's precision answers 500 "
-        "and leaves the API's balance answering 500")),
-    {"balance": "1" + "0" * 25},  # fixed on main by the seam helper
+    {"top_up": 10**23},
+    {"balance": "1" + "0" * 25},
 ])
 def test_amount_beyond_bounds(served: Serve, body: dict) -> None:
     _refused_and_nothing_broken(served, "PATCH", f"/accounts/{DEMO_KEY}", body)
 
 
-@pytest.mark.xfail(strict=False, reason=SEAM + "refused (400) on main now, but flaky: the API's "
-                   "balance right after sometimes lacks `balance` (seen 22:11 UTC; lead to check)")
 def test_rate_beyond_bounds(served: Serve) -> None:
-    """Was a 500; refused on main by the seam helper's bounds."""
     _refused_and_nothing_broken(served, "POST", "/services", {
         "service": 99, "name": "n", "type": "Default", "category": "c",
         "rate": "1" + "0" * 25, "min": 1, "max": 10})
 
 
-@pytest.mark.xfail(strict=True, reason=SEAM + "an order id of 2^63 or more answers 500")
 def test_order_id_beyond_int64(served: Serve) -> None:
     served.reset()
     answer = served.control("GET", f"/orders/{2**63}")
     assert answer.status_code == 404, answer.text[:200]
 
 
-@pytest.mark.xfail(strict=True, reason=SEAM + "restore must validate the whole snapshot first")
 def test_restore_with_a_nan_balance(served: Serve) -> None:
     served.reset()
     snapshot = served.control("GET", "/snapshot").json()

@@ -65,10 +65,10 @@ def validate(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise FaultError("a fault is a JSON object")
     kind = spec.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list or object is unhashable
         raise FaultError(f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}")
     action = spec.get("action", "*")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise FaultError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     key = spec.get("key")
     if key is not None and not isinstance(key, str):

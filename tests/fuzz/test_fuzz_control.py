@@ -2,11 +2,9 @@
 call: no 5xx, a JSON answer, no traceback in the log, the conservation law in the store, and
 every endpoint still answering.
 
-The control plane's validation (bounds on amounts, rates, clock offsets; restore checked
-against a schema; ids as ASCII digits) is the `seam` helper's work. Inputs in the classes
-listed in KNOWN_SEAM_FINDINGS are kept out of the fuzz until it lands; each class has its
-own regression test in test_control_findings.py, marked xfail(strict=True) — remove the
-class here when that test is un-xfailed."""
+Nothing is kept out: each class of input this fuzz once broke the control plane with (huge
+amounts, rates and clock moves, a NaN snapshot, a list as a fault kind) has its regression
+test in test_control_findings.py."""
 
 from __future__ import annotations
 
@@ -18,7 +16,7 @@ import pytest
 import requests
 from fuzzing import Watch, fuzz_settings
 from hardening_support import DEMO_KEY, Serve
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 ROUTES = [
@@ -56,31 +54,6 @@ queries = st.dictionaries(st.sampled_from(["key", "status", "service", "limit", 
                           st.one_of(st.text(max_size=8), numbers.map(str)), max_size=2)
 
 
-def known_seam_finding(method: str, path: str, body: Any) -> str | None:
-    """The control-plane findings the `seam` helper is fixing (see the module docstring)."""
-    data = body if isinstance(body, dict) else {}
-
-    def huge(value: Any, limit: float) -> bool:
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            return False
-        return not abs(number) < limit  # also NaN / Infinity
-
-    if path.startswith("/restore"):
-        return "restore validates the whole snapshot first"
-    if any(huge(data.get(f), 1e12) for f in ("balance", "top_up", "rate", "min", "max")):
-        return "bounds on amounts and rates"
-    if path.startswith("/clock/") and any(huge(data.get(f), 1e9) for f in ("by", "time",
-                                                                            "speed")):
-        return "bounds on clock offsets and speeds"
-    if any(isinstance(data.get(f), str) for f in ("by", "time")):
-        return "clock values as strings"
-    if path.startswith("/faults") and isinstance(data.get("kind"), (list, dict)):
-        return "a fault kind that is not a string"
-    return None
-
-
 @st.composite
 def control_calls(draw: st.DrawFn) -> tuple[str, str, Any, dict[str, str]]:
     method, template = draw(st.sampled_from(ROUTES))
@@ -100,7 +73,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
 def test_any_json_on_any_control_route(srv: Serve, call: tuple[str, str, Any, dict],
                                        orders: int) -> None:
     method, path, body, query = call
-    assume(known_seam_finding(method, path, body) is None)
     srv.reset()
     for i in range(orders):  # something for the control call to act on
         requests.post(srv.api, timeout=10, data={"key": DEMO_KEY, "action": "add",
