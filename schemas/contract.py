@@ -26,6 +26,8 @@ ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {k: frozenset(v) for k, v in _DOC["order_transitions"].items()})
 REFILL_STATUSES: tuple[str, ...] = tuple(_DOC["refill_statuses"])
 FINAL_REFILL_STATUSES: frozenset[str] = frozenset(_DOC["final_refill_statuses"])
+REFILL_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {k: frozenset(v) for k, v in _DOC["refill_transitions"].items()})
 OUTCOMES: tuple[str, ...] = tuple(_DOC["outcomes"])
 ERROR_CODES: tuple[str, ...] = tuple(_DOC["errors"]["perfectpanel"])
 
@@ -47,11 +49,13 @@ def error_text(code: str, style: str = "perfectpanel", *, limit: int | None = No
     return template.format(limit=limit) if limit is not None else template
 
 
-def reachable(before: str, after: str) -> bool:
-    """Whether an order can be seen at `before` and later at `after` (polls may skip steps)."""
+def reachable(before: str, after: str,
+              table: Mapping[str, frozenset[str]] = ORDER_TRANSITIONS) -> bool:
+    """Whether a status seen at `before` can later be seen at `after` (polls may skip steps);
+    `table` is ORDER_TRANSITIONS or REFILL_TRANSITIONS."""
     seen, todo = {before}, [before]
     while todo:
-        for nxt in ORDER_TRANSITIONS.get(todo.pop(), ()):
+        for nxt in table.get(todo.pop(), ()):
             if nxt == after:
                 return True
             if nxt not in seen:
