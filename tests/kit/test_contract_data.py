@@ -136,3 +136,31 @@ def test_ctrl_c_leaves_partial_reports(fake: Any, tmp_path: Path) -> None:
     assert len(written) == 3
     assert json.loads((tmp_path / "r.json").read_text())["partial"] is True
     assert "partial" in (tmp_path / "r.html").read_text()
+
+
+def test_the_dialect_names_written_where_importing_the_contract_costs_too_much() -> None:
+    """The root CLI and the pytest plugin load before anything else (the plugin in every pytest
+    run), so they spell the schema dialects out rather than import the contract: pinned here."""
+    import click
+    from smmkit.contract_tests import plugin, runner
+
+    import smmkit.cli
+
+    [option] = [p for p in smmkit.cli.openapi.params if p.name == "dialect"]
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == contract.DIALECTS
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.options: dict[str, dict[str, Any]] = {}
+
+        def getgroup(self, *_: Any) -> Recorder:
+            return self
+
+        def addoption(self, name: str, **kwargs: Any) -> None:
+            self.options[name] = kwargs
+
+    recorder = Recorder()
+    plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
+    assert tuple(recorder.options["--smm-dialect"]["choices"]) == runner.DIALECT_CHOICES \
+        == (*contract.DIALECTS, "auto")
