@@ -31,7 +31,6 @@ __all__ = [
     "messages", "check_response", "check_request", "openapi_document", "export", "data",
 ]
 
-DIALECTS = ("perfectpanel", "seed")
 PROFILES = ("strict", "tolerant")
 ACTIONS = ("services", "add", "status", "balance", "refill", "refill_status", "cancel")
 # Parameter that, when present, turns the action's answer into the multi form.
@@ -104,6 +103,10 @@ def data(name: str) -> Any:
         return json.loads(json.dumps(_data(name)))
     except FileNotFoundError:
         raise SchemaError(f"unknown data name {name!r}") from None
+
+
+# The response-schema families, from the contract's data (smmkit.schemas.contract.DIALECTS).
+DIALECTS: tuple[str, ...] = tuple(_data("contract")["dialects"])
 
 
 @functools.cache

@@ -2,15 +2,20 @@
 style, and how an API key is redacted.
 
 The values live in `_data/contract.json` (so other languages read the same file) and are loaded
-through the package's one loader, `smmkit.schemas.data`. Importing this module does not import
-jsonschema: the fake reads its error texts from here at start-up.
+through the package's one loader, `smmkit.schemas.data`. The error texts are the one exception:
+they live in the built-in dialect files, `_dialects/<style>.json` (`errors`, over the `extends`
+chain), because a dialect is exactly a panel's texts and quirks; the catalogue here is derived
+from those files. Importing this module does not import jsonschema: the fake reads its error
+texts from here at start-up (the files are validated by `smmkit.schemas.dialects` and its tests).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
+from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
@@ -26,32 +31,52 @@ ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {k: frozenset(v) for k, v in _DOC["order_transitions"].items()})
 REFILL_STATUSES: tuple[str, ...] = tuple(_DOC["refill_statuses"])
 FINAL_REFILL_STATUSES: frozenset[str] = frozenset(_DOC["final_refill_statuses"])
+REFILL_TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {k: frozenset(v) for k, v in _DOC["refill_transitions"].items()})
 OUTCOMES: tuple[str, ...] = tuple(_DOC["outcomes"])
-ERROR_CODES: tuple[str, ...] = tuple(_DOC["errors"]["perfectpanel"])
 
 REDACTED: str = _DOC["redaction"]["placeholder"]
 SECRET_PARAMS: frozenset[str] = frozenset(_DOC["redaction"]["secret_params"])
 _PRINT_CHARS: int = _DOC["redaction"]["fingerprint_hex_chars"]
 
 
+def _dialect_errors(style: str, seen: tuple[str, ...] = ()) -> dict[str, str]:
+    """The error texts of built-in dialect `style`: its file's `errors` over its parent's (a
+    built-in other than perfectpanel extends perfectpanel unless it names another)."""
+    if style in seen:
+        raise ValueError(f"built-in dialect {style!r} extends itself")
+    path = resources.files(__package__).joinpath("_dialects").joinpath(f"{style}.json")
+    doc = json.loads(path.read_text("utf-8"))
+    parent = doc.get("extends", None if style == "perfectpanel" else "perfectpanel")
+    inherited = _dialect_errors(parent, (*seen, style)) if parent else {}
+    return {**inherited, **doc.get("errors", {})}
+
+
+_ERRORS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {style: MappingProxyType(_dialect_errors(style)) for style in ERROR_STYLES})
+ERROR_CODES: tuple[str, ...] = tuple(_ERRORS["perfectpanel"])
+
+
 def error_texts(style: str = "perfectpanel") -> dict[str, str]:
     """code -> text template for error style `style` (a fresh dict)."""
     if style not in ERROR_STYLES:
         raise ValueError(f"unknown error style {style!r}; one of {', '.join(ERROR_STYLES)}")
-    return dict(_DOC["errors"][style])
+    return dict(_ERRORS[style])
 
 
 def error_text(code: str, style: str = "perfectpanel", *, limit: int | None = None) -> str:
     """The text a panel of `style` answers for error `code` (quantity texts take `limit`)."""
-    template = _DOC["errors"][style][code]
+    template = _ERRORS[style][code]
     return template.format(limit=limit) if limit is not None else template
 
 
-def reachable(before: str, after: str) -> bool:
-    """Whether an order can be seen at `before` and later at `after` (polls may skip steps)."""
+def reachable(before: str, after: str,
+              table: Mapping[str, frozenset[str]] = ORDER_TRANSITIONS) -> bool:
+    """Whether a status seen at `before` can later be seen at `after` (polls may skip steps);
+    `table` is ORDER_TRANSITIONS or REFILL_TRANSITIONS."""
     seen, todo = {before}, [before]
     while todo:
-        for nxt in ORDER_TRANSITIONS.get(todo.pop(), ()):
+        for nxt in table.get(todo.pop(), ()):
             if nxt == after:
                 return True
             if nxt not in seen:

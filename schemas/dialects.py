@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from smmkit.schemas import contract
 
-BUILTIN = ("perfectpanel", "seed", "raw-keys")
+BUILTIN = contract.ERROR_STYLES  # the built-in dialect files, one per error style
 SECTIONS = ("errors", "money", "rate", "currency", "services", "statuses", "types")
 MAX_FILE_BYTES = 256 * 1024
 

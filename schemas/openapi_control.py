@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from smmkit.schemas import contract
+
 SECURITY_SCHEMES = {"adminToken": {
     "type": "http", "scheme": "bearer",
     "description": "The admin token `smmkit serve` prints (choose it with --admin-token or "
@@ -71,7 +73,7 @@ def control_paths(account: dict[str, str], service: dict[str, str]) -> dict[str,
     force = {"type": "object", "properties": {
         "status": {"type": "string"}, "remains": {"type": "integer"},
         "start_count": {"type": "integer"}, "force": {"type": "boolean"},
-        "outcome": {"enum": ["normal", "partial", "over", "provider_cancel"]}}}
+        "outcome": {"enum": list(contract.OUTCOMES)}}}
     fault = {"type": "object", "required": ["kind"], "properties": {
         "kind": {"enum": FAULT_KINDS}, "action": {"type": "string", "default": "*"},
         "key": {"type": "string"}, "count": {"type": "integer", "minimum": 1},

@@ -17,6 +17,7 @@ from smmkit.mock_server.core.config import DEMO_KEY
 from smmkit.mock_server.storage import journal as journal_module
 from smmkit.mock_server.storage.journal import Journal, clean, key_print
 from smmkit.mock_server.storage.sqlite import Store
+from smmkit.schemas import contract
 from support import start_serve, wait_ready
 
 TOKEN = "journal-test-token"
@@ -123,6 +124,10 @@ def test_filters_and_cursor(journal):
     record(journal, action="balance", key="k2")
     assert [e["action"] for e in journal.entries(key="k2")] == ["add", "balance"]
     assert len(journal.entries(key_fingerprint=key_print("k1"))) == 1
+    # the journal labels a key exactly as the kit does (contract.fingerprint), so a fingerprint
+    # read in a check report filters the dashboard's journal
+    assert journal.entries(key="k1")[0]["key_fingerprint"] == contract.fingerprint("k1")
+    assert len(contract.fingerprint("k1")) == 10
     first = journal.entries()[0]["id"]
     assert [e["action"] for e in journal.entries(after=first)] == ["add", "balance"]
     journal.clear()

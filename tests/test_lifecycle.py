@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from smmkit.mock_server.core import lifecycle as lc
+from smmkit.schemas import contract
 
 T0 = 1_767_225_600.0
 
@@ -121,6 +122,24 @@ def test_transition_table_shape() -> None:
     assert not lc.reachable(lc.COMPLETED, lc.PARTIAL)
     assert not lc.reachable(lc.CANCELED, lc.IN_PROGRESS)
     assert not lc.reachable(lc.PROCESSING, lc.PENDING)
+
+
+def test_the_lifecycle_names_are_the_contract_data() -> None:
+    """The handles are unpacked from contract.json by position: each must name its own text,
+    and the outcomes the plans draw from are the contract's (what `ctl --outcome` offers)."""
+    names = {lc.PENDING: "Pending", lc.PROCESSING: "Processing", lc.IN_PROGRESS: "In progress",
+             lc.COMPLETED: "Completed", lc.PARTIAL: "Partial", lc.CANCELED: "Canceled"}
+    assert all(value == text for value, text in names.items()) and len(names) == 6
+    assert (lc.REFILL_PENDING, lc.REFILL_IN_PROGRESS, lc.REFILL_COMPLETED,
+            lc.REFILL_REJECTED) == ("Pending", "In progress", "Completed", "Rejected")
+    assert lc.FINAL == {lc.COMPLETED, lc.PARTIAL, lc.CANCELED} == contract.FINAL_STATUSES
+    assert lc.REFILL_FINAL == {lc.REFILL_COMPLETED, lc.REFILL_REJECTED}
+    assert dict(lc.TRANSITIONS) == dict(contract.ORDER_TRANSITIONS)
+    assert set(lc.REFILL_TRANSITIONS) == set(lc.REFILL_STATUSES)
+    for final in lc.REFILL_FINAL:
+        assert lc.REFILL_TRANSITIONS[final] == frozenset()
+    assert lc.OUTCOMES == contract.OUTCOMES == ("normal", "partial", "over", "provider_cancel")
+    assert len(lc.OUTCOMES) == len(lc.OUTCOME_WEIGHTS)
 
 
 def test_walk_through_a_normal_order() -> None:

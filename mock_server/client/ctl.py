@@ -8,6 +8,7 @@ from typing import Any
 import click
 import requests
 from smmkit.mock_server.client.control import ControlAPIError, ControlClient
+from smmkit.schemas import contract
 
 
 def _show(data: Any) -> None:
@@ -117,7 +118,7 @@ def accounts(ctx: click.Context, verb: str, key: str | None, value: str | None, 
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--remains", type=int)
 @click.option("--start-count", type=int)
-@click.option("--outcome", type=click.Choice(["normal", "partial", "over", "provider_cancel"]))
+@click.option("--outcome", type=click.Choice(contract.OUTCOMES))
 @click.option("--force", "force_flag", is_flag=True, help="Allow an illegal transition.")
 @click.pass_context
 def orders(ctx: click.Context, verb: str, order_id: int | None, key: str | None,

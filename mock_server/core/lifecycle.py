@@ -13,38 +13,22 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any
 
-PENDING = "Pending"
-PROCESSING = "Processing"
-IN_PROGRESS = "In progress"
-COMPLETED = "Completed"
-PARTIAL = "Partial"
-CANCELED = "Canceled"
-ORDER_STATUSES = (PENDING, PROCESSING, IN_PROGRESS, COMPLETED, PARTIAL, CANCELED)
-FINAL = frozenset({COMPLETED, PARTIAL, CANCELED})
+from smmkit.schemas import contract
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    PENDING: frozenset({PROCESSING, IN_PROGRESS, CANCELED}),
-    PROCESSING: frozenset({IN_PROGRESS, CANCELED}),
-    IN_PROGRESS: frozenset({COMPLETED, PARTIAL, CANCELED}),
-    COMPLETED: frozenset(),
-    PARTIAL: frozenset(),
-    CANCELED: frozenset(),
-}
+# The statuses, their legal moves and the outcomes are contract data (smmkit.schemas.contract,
+# `_data/contract.json`); the names below are the fake's handles on them.
+PENDING, PROCESSING, IN_PROGRESS, COMPLETED, PARTIAL, CANCELED = contract.ORDER_STATUSES
+ORDER_STATUSES = contract.ORDER_STATUSES
+FINAL = contract.FINAL_STATUSES
 
-REFILL_PENDING = "Pending"
-REFILL_IN_PROGRESS = "In progress"
-REFILL_COMPLETED = "Completed"
-REFILL_REJECTED = "Rejected"
-REFILL_STATUSES = (REFILL_PENDING, REFILL_IN_PROGRESS, REFILL_COMPLETED, REFILL_REJECTED)
-REFILL_FINAL = frozenset({REFILL_COMPLETED, REFILL_REJECTED})
-REFILL_TRANSITIONS: dict[str, frozenset[str]] = {
-    REFILL_PENDING: frozenset({REFILL_IN_PROGRESS, REFILL_REJECTED}),
-    REFILL_IN_PROGRESS: frozenset({REFILL_COMPLETED, REFILL_REJECTED}),
-    REFILL_COMPLETED: frozenset(),
-    REFILL_REJECTED: frozenset(),
-}
+TRANSITIONS = contract.ORDER_TRANSITIONS
 
-OUTCOMES = ("normal", "partial", "over", "provider_cancel")
+REFILL_PENDING, REFILL_IN_PROGRESS, REFILL_COMPLETED, REFILL_REJECTED = contract.REFILL_STATUSES
+REFILL_STATUSES = contract.REFILL_STATUSES
+REFILL_FINAL = contract.FINAL_REFILL_STATUSES
+REFILL_TRANSITIONS = contract.REFILL_TRANSITIONS
+
+OUTCOMES = contract.OUTCOMES
 # Seeded outcome odds: most orders complete; some stop short, overshoot or are dropped.
 OUTCOME_WEIGHTS = (0.75, 0.10, 0.10, 0.05)
 PROCESSING_SHARE = 0.3  # the last 30% of the start delay shows "Processing"
@@ -56,17 +40,7 @@ REFILL_DURATION = 60.0
 REFILL_REJECT_ODDS = 0.10
 
 
-def reachable(start: str, end: str, table: dict[str, frozenset[str]] = TRANSITIONS) -> bool:
-    """Whether `end` can follow `start` (polling may skip intermediate statuses)."""
-    seen, todo = {start}, [start]
-    while todo:
-        for nxt in table[todo.pop()]:
-            if nxt == end:
-                return True
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return start == end
+reachable = contract.reachable  # whether `end` can follow `start` (polls may skip statuses)
 
 
 @dataclass(frozen=True, slots=True)

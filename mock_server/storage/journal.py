@@ -19,7 +19,6 @@ is computed when the journal is read, not on the hot path.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -36,6 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from smmkit.mock_server.storage.sqlite import Store, forget_after_fork
+from smmkit.schemas import contract
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -66,9 +66,9 @@ def clean(text: str) -> str:
 
 
 def key_print(key: object) -> str | None:
-    if not isinstance(key, str) or not key:
-        return None
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    """The key's fingerprint as the contract defines it (the kit labels accounts the same way),
+    or None (stored as NULL) when there is no key."""
+    return contract.fingerprint(key) or None
 
 
 def redact(params: dict[str, str]) -> dict[str, str]:
@@ -76,7 +76,8 @@ def redact(params: dict[str, str]) -> dict[str, str]:
     for name, value in params.items():
         value = value if isinstance(value, str) else str(value)
         text = value if len(value) <= MAX_PARAM_CHARS else value[:MAX_PARAM_CHARS] + "…"
-        out[clean(name[:200])] = "***" if name == "key" else clean(text)
+        out[clean(name[:200])] = contract.REDACTED if name in contract.SECRET_PARAMS \
+            else clean(text)
     return out
 
 

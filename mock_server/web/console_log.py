@@ -27,11 +27,13 @@ from typing import Any
 from rich.color import ColorSystem
 from rich.style import Style
 from smmkit.mock_server.storage.journal import clean, key_print
+from smmkit.schemas import contract
 
 FORMATS = ("text", "color", "json")
 MAX_LINE_BYTES = 2000  # well below PIPE_BUF: one write is one line
 SUMMARY_CHARS = 70
 QUEUE_LINES = 10_000
+_PRINT_WIDTH = len(contract.fingerprint("-"))  # the key column fits the journal's fingerprint
 _STYLES = {name: Style.parse(spec) for name, spec in {
     "time": "dim", "key": "cyan", "action": "bold", "params": "default", "ok": "green",
     "error": "red", "http": "bold red", "fault": "magenta", "ms": "dim"}.items()}
@@ -157,7 +159,8 @@ class ConsoleLog:
                 "params": summarize_params(params), "status": status, "answer": answer,
                 "ok": ok, "fault": fault, "ms": ms}
             return json.dumps(record, ensure_ascii=True)
-        fields = [("time", stamp), ("key", f"{fingerprint:<12}"), ("action", f"{action:<8}"),
+        fields = [("time", stamp), ("key", fingerprint.ljust(_PRINT_WIDTH)),
+                  ("action", f"{action:<8}"),
                   ("params", f"{summarize_params(params):<44}"),
                   ("ok" if ok else ("http" if status >= 500 or status == 0 else "error"),
                    f"→ {status} {answer}")]

@@ -25,9 +25,9 @@ from typing import Any
 from smmkit.mock_server.core.catalog import Service
 from smmkit.mock_server.core.errors import PanelError
 from smmkit.mock_server.core.panel import OrderView
-from smmkit.schemas.dialects import BUILTIN, DialectError, DialectSpec, load_dialect
+from smmkit.schemas import contract
+from smmkit.schemas.dialects import DialectError, DialectSpec, load_dialect
 
-DIALECTS = BUILTIN
 _STATUS_VARIANTS = {"Canceled": ("Cancelled", "canceled", "CANCELED"),
                     "In progress": ("In Progress", "in progress", "Inprogress"),
                     "Completed": ("completed", "COMPLETED"), "Pending": ("pending",),
@@ -209,10 +209,9 @@ class Awkward:
 
 
 def _raw_by_text() -> dict[str, str]:
-    from smmkit.mock_server.core.errors import CANONICAL_TEXTS, RAW_KEY_TEXTS
-
-    return {text: RAW_KEY_TEXTS[code] for code, text in CANONICAL_TEXTS.items()
-            if "{" not in text and RAW_KEY_TEXTS[code] != text}
+    canonical, raw = contract.error_texts("perfectpanel"), contract.error_texts("raw-keys")
+    return {text: raw[code] for code, text in canonical.items()
+            if "{" not in text and raw[code] != text}
 
 
 _RAW_BY_TEXT = _raw_by_text()

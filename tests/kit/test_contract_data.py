@@ -21,8 +21,10 @@ from smmkit import schemas
 def test_the_catalogue_is_data_the_loader_serves_and_names_skip() -> None:
     doc = schemas.data("contract")
     assert not any(name.startswith("_data") for name in schemas.names())
-    assert set(doc["errors"]) == set(contract.ERROR_STYLES) == {"perfectpanel", "seed",
-                                                                 "raw-keys"}
+    assert "errors" not in doc  # the texts live in the built-in dialect files, once
+    assert doc["error_styles"] == list(contract.ERROR_STYLES) == ["perfectpanel", "seed",
+                                                                  "raw-keys"]
+    assert doc["dialects"] == list(contract.DIALECTS) == list(schemas.DIALECTS)
     assert contract.error_text("min_quantity", limit=50) == "Quantity less than minimal 50"
     assert contract.error_text("refill_not_found", "seed") == "Incorrect refill ID"
     assert contract.error_text("incorrect_order", "raw-keys") == "error.incorrect_order_id"
@@ -134,3 +136,31 @@ def test_ctrl_c_leaves_partial_reports(fake: Any, tmp_path: Path) -> None:
     assert len(written) == 3
     assert json.loads((tmp_path / "r.json").read_text())["partial"] is True
     assert "partial" in (tmp_path / "r.html").read_text()
+
+
+def test_the_dialect_names_written_where_importing_the_contract_costs_too_much() -> None:
+    """The root CLI and the pytest plugin load before anything else (the plugin in every pytest
+    run), so they spell the schema dialects out rather than import the contract: pinned here."""
+    import click
+    from smmkit.contract_tests import plugin, runner
+
+    import smmkit.cli
+
+    [option] = [p for p in smmkit.cli.openapi.params if p.name == "dialect"]
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == contract.DIALECTS
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.options: dict[str, dict[str, Any]] = {}
+
+        def getgroup(self, *_: Any) -> Recorder:
+            return self
+
+        def addoption(self, name: str, **kwargs: Any) -> None:
+            self.options[name] = kwargs
+
+    recorder = Recorder()
+    plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
+    assert tuple(recorder.options["--smm-dialect"]["choices"]) == runner.DIALECT_CHOICES \
+        == (*contract.DIALECTS, "auto")
