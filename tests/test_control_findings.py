@@ -17,6 +17,7 @@ import pytest
 import requests
 from hardening_support import DEMO_KEY, Serve
 
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     server = Serve(tmp_path_factory.mktemp("control-findings"), "gunicorn")

@@ -99,6 +99,10 @@ class LingeringConn(TConn):  # type: ignore[misc]
     def __init__(self, worker: JsonErrorThreadWorker, *args: Any) -> None:
         super().__init__(*args)
         self.worker = worker
+        self.buffer = bytearray()  # the request read so far in the event loop
+        self.head_done = False  # its head is complete: the body's time limit applies
+        self.prebuffer: bytes | None = None  # a whole request, handed to a thread to parse
+        self.timeout: float = time.monotonic()
 
     def close(self, graceful: bool = False) -> None:
         if graceful:
@@ -112,7 +116,7 @@ class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.reading: deque[TConn] = deque()  # connections still sending a request, oldest first
+        self.reading: deque[LingeringConn] = deque()  # still sending a request, oldest first
         self.lingering: dict[socket.socket, float] = {}  # closed for writing: socket -> deadline
         self.max_body = 8 * 1024 * 1024
 
@@ -149,18 +153,19 @@ class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         """A kept-alive connection has bytes: read its next request here, not in a thread."""
+        assert isinstance(conn, LingeringConn)  # accept() makes every connection one
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         self._start_reading(conn)
 
-    def _start_reading(self, conn: TConn) -> None:
+    def _start_reading(self, conn: LingeringConn) -> None:
         conn.buffer = bytearray()
         conn.head_done = False
         conn.timeout = time.monotonic() + HEADER_TIMEOUT
         self.reading.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
 
-    def _on_bytes(self, conn: TConn, client: socket.socket) -> None:
+    def _on_bytes(self, conn: LingeringConn, client: socket.socket) -> None:
         try:
             chunk = client.recv(1 << 20)
         except (BlockingIOError, InterruptedError):
@@ -181,13 +186,13 @@ class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.head_done = True
             conn.timeout = time.monotonic() + BODY_TIMEOUT
 
-    def _hand_over(self, conn: TConn) -> None:
+    def _hand_over(self, conn: LingeringConn) -> None:
         self._forget(conn)
         conn.prebuffer, conn.buffer = bytes(conn.buffer), bytearray()
         conn.data_ready = True
         self.enqueue_req(conn)
 
-    def _forget(self, conn: TConn) -> None:
+    def _forget(self, conn: LingeringConn) -> None:
         try:
             self.poller.unregister(conn.sock)
         except (OSError, KeyError, ValueError):
@@ -197,7 +202,7 @@ class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
         except ValueError:
             pass
 
-    def _drop(self, conn: TConn) -> None:
+    def _drop(self, conn: LingeringConn) -> None:
         self._forget(conn)
         self.nr_conns -= 1
         conn.close()
@@ -263,10 +268,12 @@ class JsonErrorThreadWorker(ThreadWorker):  # type: ignore[misc]
     # ------------------------------------------------------------ in the thread
 
     def handle(self, conn: TConn) -> Any:
-        data = getattr(conn, "prebuffer", None)
+        assert isinstance(conn, LingeringConn)  # accept() makes every connection one
+        data = conn.prebuffer
         if data:
             conn.prebuffer = None
             conn.sock.setblocking(True)
             conn.init()
-            conn.parser.unreader.unread(data)
+            # init() made an HTTP/1 parser: the one with an unreader
+            conn.parser.unreader.unread(data)  # type: ignore[union-attr]
         return super().handle(conn)
