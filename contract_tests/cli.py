@@ -105,8 +105,9 @@ def _list_checks(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 @click.option("--list-checks", is_flag=True, expose_value=False, is_eager=True,
               callback=_list_checks, help="List every check with its severity and exit.")
 @click.option("--stateful", is_flag=True,
-              help="Also run the rule-based state machine against our fake (needs "
-                   "--allow-orders, --budget and --admin-token; resets the fake per example).")
+              help="Also run the rule-based state machine (needs --allow-orders and --budget). "
+                   "With --admin-token (our fake) it resets the fake per example and drives its "
+                   "clock; without, a few short programs within what is left of --budget.")
 @click.option("--strict", is_flag=True, help="Deviations fail the run too.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every finding and example.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML here.")

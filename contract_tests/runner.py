@@ -89,6 +89,7 @@ class Report:
     ledger: list[LedgerEntry] = field(default_factory=list)
     opening_balance: Decimal | None = None
     closing_balance: Decimal | None = None
+    reserved: Decimal = Decimal(0)  # the worst case of every spending request, committed
     headline: str = ""  # why the panel could not be checked at all (exit 3)
     partial: bool = False  # interrupted: what ran is judged, the rest was not
     enabled: frozenset[str] = frozenset()
@@ -270,6 +271,7 @@ def run_check(config: CheckConfig, *,
         budget=config.budget, strict=config.strict, exchanges=list(session.exchanges),
         findings=findings, dialect_scores=scores, ledger=list(session.ledger),
         opening_balance=session.opening, closing_balance=session.closing,
+        reserved=session.committed,
         headline=headline, partial=partial, enabled=config.enabled,
         not_run={**session.not_run, "stateful": "not asked for (--stateful)"},
         timeline=dict(session.timeline), started=started,
