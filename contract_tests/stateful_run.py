@@ -21,12 +21,18 @@ from smmkit.contract_tests.stateful import Allowance, Patience, run_stateful
 from smmkit.contract_tests.targets import HttpTarget
 from smmkit.contract_tests.violation import ContractViolation, Violation, finding
 
+from smmkit import schemas
+
 LIVE_EXAMPLES, LIVE_STEPS = 4, 10  # small: without resets every example spends for real
 
 
 def stateful_findings(config: Any, report: Any) -> list[Violation]:
     report.not_run.pop("stateful", None)
     dialect = report.dialect if report.dialect != "auto" else "perfectpanel"
+    if dialect not in schemas.DIALECTS:
+        report.not_run["stateful"] = (f"the state machine judges the built-in dialects only, "
+                                      f"not the dialect file {dialect!r}")
+        return []
     if not config.admin_token:
         return _live(config, report, dialect)
     from smmkit.mock_server.client.control import ControlClient
