@@ -16,7 +16,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from smmkit.contract_tests.catalogue import QUANTITY_RULES, parse_catalogue
+from smmkit.contract_tests.catalogue import QUANTITY_RULES, parse_catalogue, parse_decimal
+from smmkit.contract_tests.exchange import fingerprint
 from smmkit.contract_tests.stateful import Allowance, Patience, run_stateful
 from smmkit.contract_tests.targets import HttpTarget
 from smmkit.contract_tests.violation import ContractViolation, Violation, finding
@@ -83,20 +84,37 @@ def _live(config: Any, report: Any, dialect: str) -> list[Violation]:
                                     if config.other_key and hasattr(target, "with_key")
                                     else None)
     allowance, sink = Allowance(left), list[Violation]()
+    session = list(report.exchanges)
     try:
         run_stateful(target, other=other, dialect=dialect, max_examples=LIVE_EXAMPLES,
                      stateful_step_count=LIVE_STEPS, seed=report.seed, quantity_cap=1,
                      strict=config.strict, allowance=allowance, sink=sink,
-                     patience=Patience(config.watch, config.poll),
-                     earlier=list(report.exchanges))
+                     patience=Patience(config.watch, config.poll), earlier=session)
     except Exception as exc:  # noqa: BLE001 - a crash of the machine is a finding, not a traceback
         sink.append(_crash(exc))
-    report.reserved += allowance.committed
+    _account_for(report, session[len(report.exchanges):], allowance.committed,
+                 fingerprint(getattr(target, "key", None)))
     if allowance.refused:
         report.not_run["stateful (adds)"] = (f"{allowance.refused} add(s) not sent: above the "
                                             f"{left} left of the budget")
     unique = {(v.check, v.message): v for v in sink}
     return [v.with_seed(report.seed) for v in unique.values()]
+
+
+def _account_for(report: Any, sent: list[Any], committed: Decimal, own: str) -> None:
+    """The machine's exchanges, reservations and last balance join the report, so the spend
+    line (`spent X of budget Y`) and the request count cover the whole run."""
+    report.exchanges += sent
+    report.requests += len(sent)
+    report.reserved += committed
+    for exchange in reversed(sent):
+        data = exchange.json()
+        if exchange.action == "balance" and exchange.account == own \
+                and isinstance(data, dict) and "error" not in data:
+            amount = parse_decimal(data.get("balance"))
+            if amount is not None:
+                report.closing_balance = amount
+            return
 
 
 def _crash(exc: Exception) -> Violation:

@@ -111,6 +111,27 @@ def test_cli_stateful_live_reports_budget_and_findings(serve: Any) -> None:
     assert Decimal("0.0012") - _mini_balance(panel) <= Decimal("0.05")
 
 
+def test_the_report_counts_the_machines_spend(serve: Any) -> None:
+    """After the machine, the report's spend is the panel's own balance drop over the run."""
+    panel = MiniPanel(balance="1")
+    served = serve(panel)
+    report, _ = _live(served.api_url, KEY, seed=3)
+    assert report.spent == Decimal("1") - _mini_balance(panel) > 0
+    assert report.requests == len(report.exchanges)
+
+
+def test_the_wait_rule_polls_within_the_watch(serve: Any) -> None:
+    """No clock to move: the machine waits instead, never longer than --watch in all."""
+    from smmkit.contract_tests.stateful import Allowance, Patience, run_stateful
+
+    served = serve(MiniPanel(balance="1"))
+    slept: list[float] = []
+    run_stateful(HttpTarget(served.api_url, KEY), max_examples=6, stateful_step_count=10,
+                 seed=1, quantity_cap=1, allowance=Allowance(BUDGET), sink=[], earlier=[],
+                 patience=Patience(1.0, 0.25, sleep=slept.append))
+    assert slept and sum(slept) <= 1.0
+
+
 def test_cli_stateful_live_says_not_run_budget(serve: Any) -> None:
     served = serve(MiniPanel(balance="1"))
     result = CliRunner().invoke(check, [served.api_url, "--key", KEY, "--allow-orders",
