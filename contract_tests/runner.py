@@ -5,7 +5,11 @@ refill_status of unknown and given ids, bad key / bad action, the three transpor
 trailing slash, a seeded Hypothesis run of invalid requests); with `allow_orders`, the cheapest
 services at their minimum quantity, the budget checked before every `add` and never exceeded,
 cancels where allowed and a spend ledger. Then the kit *judges* the recorded exchanges, once per
-dialect when `dialect="auto"`, and reports under the dialect that fits best.
+dialect when `dialect="auto"`, and reports under the dialect that fits best. With a dialect file
+the exchanges are judged against that dialect only: each answer is first turned back into its
+schema family's canonical answer by undoing the declared quirks (`bridge.dialect_view`, the same
+view the proxy and the offline judge use), and where the panel does not do what its file
+declares, that is a finding too.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ class CheckConfig:
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECT_CHOICES:
-            raise CheckError(f"unknown dialect {self.dialect!r}; choose from {DIALECT_CHOICES}")
+            dialect_file(self.dialect)  # a name or file it cannot read is a usage error now
         if not isinstance(self.budget, Decimal):
             object.__setattr__(self, "budget", Decimal(str(self.budget)))
         if self.budget < 0:
@@ -89,6 +93,7 @@ class Report:
     ledger: list[LedgerEntry] = field(default_factory=list)
     opening_balance: Decimal | None = None
     closing_balance: Decimal | None = None
+    reserved: Decimal = Decimal(0)  # the worst case of every spending request, committed
     headline: str = ""  # why the panel could not be checked at all (exit 3)
     partial: bool = False  # interrupted: what ran is judged, the rest was not
     enabled: frozenset[str] = frozenset()
@@ -188,6 +193,47 @@ def _row() -> dict[str, int]:
     return {"exchanges": 0, "violations": 0, "deviations": 0}
 
 
+def dialect_file(name_or_path: str) -> Any:
+    """The `DialectSpec` of a dialect named by file (or a non-schema built-in: raw-keys)."""
+    from smmkit.schemas.dialects import DialectError, load_dialect
+
+    try:
+        return load_dialect(name_or_path)
+    except DialectError as exc:
+        raise CheckError(f"--dialect: {exc}") from None
+
+
+def judge_as_declared(
+    exchanges: Sequence[Exchange], expectations: Sequence[probes.Expectation],
+    name_or_path: str, enabled: frozenset[str] | None = None,
+) -> tuple[list[Violation], float]:
+    """Findings against a dialect file, and the fraction of exchanges with none. The bridge's
+    track of one dialect judges the exchanges (canonical view, History, money rounding) as the
+    proxy and the offline judge do; each expectation is checked on its exchange's canonical
+    view, under the dialect's schema family."""
+    import dataclasses
+
+    from smmkit.contract_tests.bridge.dialect_view import canonical
+    from smmkit.contract_tests.bridge.judge import _track  # one dialect's running judgement
+
+    track = _track(name_or_path)
+    spec = track.spec if track.spec is not None else dialect_file(name_or_path)
+    found: list[Violation] = []
+    bad = 0
+    for ex in exchanges:
+        # "dialect" findings (the panel breaks its own file) are never switched off: the
+        # file is the contract now.
+        mine = [v for v in track.findings(ex)
+                if enabled is None or v.check in enabled or v.check == "dialect"]
+        bad += bool(mine)
+        found += mine
+    for expectation in expectations:
+        seen, _ = canonical(expectation.exchange, spec)
+        found += [v for v in dataclasses.replace(expectation, exchange=seen).check(
+            spec.schema_dialect) if enabled is None or v.check in enabled]
+    return found, (round(1 - bad / len(exchanges), 4) if exchanges else 0.0)
+
+
 def judge(
     exchanges: Sequence[Exchange], expectations: Sequence[probes.Expectation], dialect: str,
     history: History | None = None, enabled: frozenset[str] | None = None,
@@ -249,20 +295,12 @@ def run_check(config: CheckConfig, *,
         session.not_run["(the rest of the run)"] = (
             f"stopped by an internal error of the kit: {type(exc).__name__}: {str(exc)[:300]}")
 
+    findings: list[Violation] = []
+    scores: dict[str, float] = {}
     if headline:
-        dialect, scores, findings = (config.dialect if config.dialect != "auto"
-                                     else "perfectpanel"), {}, []
+        dialect = config.dialect if config.dialect != "auto" else "perfectpanel"
     else:
-        if config.dialect == "auto":
-            scores = {d: score(session.exchanges, session.expectations, d)
-                      for d in schemas.DIALECTS}
-            dialect = max(schemas.DIALECTS,
-                          key=lambda d: (scores[d], -schemas.DIALECTS.index(d)))
-        else:
-            dialect = config.dialect
-            scores = {dialect: score(session.exchanges, session.expectations, dialect)}
-        findings = judge(session.exchanges, session.expectations, dialect,
-                         enabled=config.enabled)
+        dialect, scores, findings = _verdict(config, session)
         findings += [v for v in session.findings if v.check in config.enabled]
         findings = [v.with_seed(seed) for v in findings]
     return Report(
@@ -270,11 +308,31 @@ def run_check(config: CheckConfig, *,
         budget=config.budget, strict=config.strict, exchanges=list(session.exchanges),
         findings=findings, dialect_scores=scores, ledger=list(session.ledger),
         opening_balance=session.opening, closing_balance=session.closing,
+        reserved=session.committed,
         headline=headline, partial=partial, enabled=config.enabled,
         not_run={**session.not_run, "stateful": "not asked for (--stateful)"},
         timeline=dict(session.timeline), started=started,
         duration=time.monotonic() - clock_started, requests=len(session.exchanges),
     )
+
+
+def _verdict(config: CheckConfig,
+             session: probes.Session) -> tuple[str, dict[str, float], list[Violation]]:
+    """The dialect reported under, the fit per dialect tried, and the exchanges' findings."""
+    if config.dialect not in DIALECT_CHOICES:  # a dialect file: judged against it alone
+        spec = dialect_file(config.dialect)
+        found, fit = judge_as_declared(session.exchanges, session.expectations,
+                                       config.dialect, enabled=config.enabled)
+        return spec.name, {spec.name: fit}, found
+    if config.dialect == "auto":
+        scores = {d: score(session.exchanges, session.expectations, d)
+                  for d in schemas.DIALECTS}
+        dialect = max(schemas.DIALECTS, key=lambda d: (scores[d], -schemas.DIALECTS.index(d)))
+    else:
+        dialect = config.dialect
+        scores = {dialect: score(session.exchanges, session.expectations, dialect)}
+    return dialect, scores, judge(session.exchanges, session.expectations, dialect,
+                                  enabled=config.enabled)
 
 
 def _http_target(config: CheckConfig) -> Any:
