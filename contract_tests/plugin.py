@@ -35,6 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--smm-budget", default="0", help="Most the spending tests may spend.")
     group.addoption("--smm-other-key", default=None,
                     help="A second account's key: this key's ids must be invisible to it.")
+    group.addoption("--smm-watch", default="60", metavar="SECONDS",
+                    help="How long a live run follows the orders it placed until final "
+                         "(the fake's clock is driven instead; 0 skips).")
     group.addoption("--smm-dialect", default="perfectpanel",
                     choices=("perfectpanel", "seed", "auto"), help="Dialect to check against.")
 
@@ -57,6 +60,7 @@ class SmmTarget:
     budget: Decimal
     client: Any  # targets.HttpTarget
     panel: Any = None  # the fake's Panel, None on a live panel
+    watch: float = 60.0  # --smm-watch: seconds a live run follows its orders
     other_key: str | None = None  # a second account (--smm-other-key; the fake's second key)
 
     @property
@@ -70,7 +74,8 @@ class SmmTarget:
         from smmkit.contract_tests.runner import CheckConfig
 
         values: dict[str, Any] = {"url": self.url, "key": self.key, "dialect": self.dialect,
-                                  "target": self.client, "other_key": self.other_key}
+                                  "target": self.client, "other_key": self.other_key,
+                                  "watch": self.watch}
         if getattr(self.client, "can_advance", False):  # the fake: drive its clock in the watch
             values["clock"] = self.client.advance
         if self.other_key and hasattr(self.client, "with_key"):
@@ -85,6 +90,17 @@ def _budget(config: pytest.Config) -> Decimal:
         return Decimal(str(raw))
     except InvalidOperation:
         raise pytest.UsageError(f"--smm-budget: {raw!r} is not a decimal amount") from None
+
+
+def _watch(config: pytest.Config) -> float:
+    raw = config.getoption("smm_watch")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"--smm-watch: {raw!r} is not a number of seconds") from None
+    if not 0 <= seconds <= 86400:
+        raise pytest.UsageError(f"--smm-watch: {raw!r} must be between 0 and 86400 seconds")
+    return seconds
 
 
 def _live(config: pytest.Config) -> bool:
@@ -140,7 +156,7 @@ def smm_target(request: pytest.FixtureRequest) -> SmmTarget:
                          allow_orders=config.getoption("smm_allow_orders"),
                          budget=_budget(config),
                          client=HttpTarget(url, key, secrets=(other,) if other else ()),
-                         other_key=other)
+                         other_key=other, watch=_watch(config))
     from smmkit.mock_server.core.config import DEMO_KEY
 
     panel = request.getfixturevalue("smm_panel")

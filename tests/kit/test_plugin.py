@@ -90,7 +90,7 @@ def test_bundled_suite_on_a_live_url_skips_spending_without_allow_orders(
     assert fresh_panel.balance(DEMO_KEY)[0] == 1000  # nothing was spent
 
     code, counts, output = pytest_run(tmp_path, *args, "--smm-allow-orders",
-                                      "--smm-budget", "0.01")
+                                      "--smm-budget", "0.01", "--smm-watch", "1")
     assert code == 0, output
     assert counts["skipped"] == 1  # the stateful model never runs live: it has no budget
     assert 0 < 1000 - fresh_panel.balance(DEMO_KEY)[0] <= Decimal("0.01")
