@@ -146,6 +146,7 @@ def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     server.stop()
 
 
+@pytest.mark.slow  # waits out the real time limits
 def test_a_slow_head_gets_408_and_an_idle_socket_is_closed(gunicorn: Serve) -> None:
     """Bounded read times: a head not complete within 10 s gets a JSON 408; a connection that
     never sends a byte is closed within the same bound; both without any thread held."""
@@ -166,6 +167,7 @@ def test_a_slow_head_gets_408_and_an_idle_socket_is_closed(gunicorn: Serve) -> N
     idle.close()
 
 
+@pytest.mark.slow  # waits out the real time limits
 def test_idle_keep_alive_connections_close(gunicorn: Serve) -> None:
     with socket.create_connection(gunicorn.address, timeout=15) as sock:
         sock.sendall(request_bytes("POST", "/api/v2", BALANCE))
@@ -249,6 +251,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow  # starts and SIGKILLs real servers, then waits for every process to end
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc to list processes")
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("target", ["process", "group"])

@@ -119,7 +119,7 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
     import sys
     from dataclasses import asdict
 
-    from smmkit.mock_server.serving.lifeline import die_with_parent
+    from smmkit.mock_server.serving.lifeline import die_with_parent, mark_root
     from smmkit.mock_server.serving.workers import HEADER_TIMEOUT, MAX_CONNECTIONS
 
     with bind_socket(config.host, config.port) as probe:  # port 0: learn a free port first
@@ -137,6 +137,7 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
                "--backpressure", str(MAX_CONNECTIONS), "--backlog", "2048",
                "--log-level", "warning",
                "smmkit.mock_server.serving.wsgi:app"]
+    mark_root()
     env = {**os.environ, "SMMKIT_SERVE_CONFIG": json.dumps(asdict(config))}
     # die_with_parent: a SIGKILLed `smmkit serve` takes granian with it (lifeline.py)
     child = subprocess.Popen(command, env=env, start_new_session=True,
@@ -162,9 +163,11 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
 
 def _serve_gunicorn(config: Config, announce: Callable[[Panel, str], None] | None) -> None:
     from gunicorn.app.base import BaseApplication
+    from smmkit.mock_server.serving.lifeline import mark_root
     from smmkit.mock_server.serving.workers import MAX_CONNECTIONS
     from smmkit.mock_server.web.app import create_app
 
+    mark_root()
     sock = bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

@@ -23,6 +23,10 @@ from pg.servers import Server, Tally, control, race, serve
 from smmkit.mock_server.core.config import Config, build_panel
 from smmkit.mock_server.core.panel import FIRST_ORDER_ID, Panel
 
+# Several real servers on one real database for tens of seconds: soak tests, deselected by
+# default and run by `pytest -m slow` (.ci/run runs them on their own).
+pytestmark = pytest.mark.slow
+
 KEY = "race-key"
 CHARGE = Decimal("0.09")  # service 1 (rate 0.90 per 1000) at quantity 100
 THREADS, PER_THREAD = 16, 200
