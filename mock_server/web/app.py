@@ -18,7 +18,6 @@ import socket
 import struct
 import sys
 import time
-import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,8 +64,11 @@ class ApiEndpoint:
                                            or self.request_log is not None):
                     try:
                         self._record(params, reply, started, fault, moment)
-                    except Exception:  # the action is done: its answer must not be lost to the log
-                        traceback.print_exc(file=sys.stderr)
+                    except Exception as exc:  # noqa: BLE001 - the action is done: its answer
+                        # must not be lost to the log; one line, not a traceback (a database
+                        # outage lands here on every request)
+                        print(f"smmkit: a request could not be logged: {type(exc).__name__}: "
+                              f"{str(exc)[:300]}", file=sys.stderr, flush=True)
         except StoreUnavailable as exc:  # the database is away: the panel's failure answer
             reply = store_unavailable(exc)
         if reply is DROPPED:
