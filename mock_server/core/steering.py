@@ -97,7 +97,7 @@ def advance_clock(panel: Panel, seconds: float) -> None:
 
 
 def set_clock(panel: Panel, target: float) -> None:
-    if not target == target or target in (float("inf"), float("-inf")):  # NaN, ±Infinity
+    if not target == target or target in (float("inf"), float("-inf")):  # float ok: NaN, ±Inf
         raise ControlError(f"bad time {target!r}: a finite epoch second")
     if target < panel.now():
         raise ControlError("the clock cannot go backwards (orders already settled)")

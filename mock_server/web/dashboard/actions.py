@@ -86,7 +86,7 @@ def clock_change(panel: Panel, verb: str, value: str = "") -> None:
         panel.change_clock(lambda c, wall: c.advanced(wall, seconds))
     elif verb == "speed":
         try:
-            speed = float(value)
+            speed = float(value)  # float ok: a clock speed, not money
         except ValueError:
             raise ControlError(f"speed must be a number, got {value!r}") from None
         if not 0 < speed <= MAX_SPEED:
@@ -201,7 +201,7 @@ def timeline(panel: Panel, order_: dict[str, Any]) -> list[dict[str, Any]]:
         final_at = settled[0] if settled and settled[0] is not None else order_["final_at"]
         events.append({"at": final_at, "what": "final", "status": order_["status"],
                        "remains": order_["remains"], "money": f"refunded {order_['refunded']}"})
-    events.sort(key=lambda e: e["at"] if e["at"] is not None else float("inf"))
+    events.sort(key=lambda e: e["at"] if e["at"] is not None else float("inf"))  # float ok
     for event in events:
         event["iso"] = iso(event["at"])
     return events
