@@ -109,7 +109,7 @@ def set_speed(panel: Panel, speed: Any) -> None:
             or not MIN_SPEED <= speed <= MAX_SPEED:
         raise ControlError(f"speed must be a number in [{MIN_SPEED:g}, {MAX_SPEED:g}], "
                            f"got {speed!r}")
-    _clock(panel, lambda c, wall: c.with_speed(wall, float(speed)))
+    _clock(panel, lambda c, wall: c.with_speed(wall, float(speed)))  # float ok: speed
 
 
 def freeze_clock(panel: Panel) -> None:
