@@ -25,13 +25,16 @@ import requests
 
 DEMO_KEY = "smmkit-demo-key"
 ADMIN_TOKEN = "hardening-token"
-SERVERS = ("gunicorn", "granian")
+SERVERS = ("builtin", "gunicorn", "granian")
+# Servers that answer unreadable HTTP with the catalogue's JSON and own every connection
+# (time limits, half-closed clients answered); granian answers such HTTP itself.
+JSON_EDGE = ("builtin", "gunicorn")
 
 
 class Serve:
     """`smmkit serve --port 0` in its own process group, stderr to `<db>.log`."""
 
-    def __init__(self, tmp: Path, server: str = "gunicorn", *extra: str,
+    def __init__(self, tmp: Path, server: str = "builtin", *extra: str,
                  workers: int = 2) -> None:
         self.db = tmp / f"{server}.db"
         self.log = tmp / f"{server}.log"
