@@ -7,17 +7,25 @@
 2. Scale: balance / status / add with 1 000, 100 000 and 1 000 000 orders already in the store
    (bench/populate.py), with start-up time and the server's peak RSS.
 3. `--profile`: py-spy samples both workers during a balance and an add load.
+4. `--peer wiremock`: a JIT-warmed WireMock serving static stubs of each scenario's answer
+   (bench/peer_wiremock.py) runs beside the fake; every scenario is measured on smmkit, then on
+   WireMock, in turn, with the same wrk settings, and reported as smmkit ÷ WireMock next to
+   smmkit ÷ baseline.
 
-Missing tools (wrk; py-spy for --profile) are installed only with consent: `--install` installs
-them, an interactive run asks first, and otherwise the command is printed and the run stops.
+Every run reports the server's CPU per request (µs, from /proc: bench/cpu.py) for each scenario.
 
-Results: a table on stdout, bench/results/<date>[-granian][-quick].json, and (full runs)
-bench/RESULTS.md (gunicorn, the default server) or bench/RESULTS-granian.md (`--server granian`).
+Missing tools (wrk; py-spy for --profile; Java and the npm package `wiremock` for --peer
+wiremock, the latter into bench/.peers/) are installed only with consent: `--install` installs
+them, an interactive run asks first, and otherwise the commands are printed and the run stops.
+
+Results: a table on stdout, bench/results/<date>[-granian][-wiremock][-quick].json, and (full
+runs) bench/RESULTS.md (builtin, the default server) or bench/RESULTS-<server>.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -32,7 +40,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+import cpu  # noqa: E402
 import harness as h  # noqa: E402
+import peer_wiremock  # noqa: E402
 import requests  # noqa: E402
 from populate import populate, sample_ids  # noqa: E402
 
@@ -41,11 +51,12 @@ FUNDS = "1000000000"
 SEED_ORDERS_PER_KEY = 150
 SCENARIOS = ["balance", "services", "status", "multi", "add", "mix"]
 SCALE_SCENARIOS = ["balance", "status", "add"]
-TARGETS = {  # (metric, comparison, value) — issue 6
-    "balance": [("rps", ">=", 8000), ("ratio", ">=", 0.3)],
-    "status": [("rps", ">=", 8000), ("ratio", ">=", 0.3)],
+TARGETS = {  # (metric, comparison, value): issue 6, then issue 12 (x_peer: smmkit ÷ WireMock)
+    "balance": [("rps", ">=", 8000), ("ratio", ">=", 0.3), ("x_peer", ">=", 1.0)],
+    "status": [("rps", ">=", 8000), ("ratio", ">=", 0.3), ("x_peer", ">=", 1.0)],
+    "services": [("x_peer", ">=", 0.8)],
     "multi": [("p99_ms", "<", 25)],
-    "add": [("rps", ">=", 2000)],
+    "add": [("rps", ">=", 2000), ("x_peer", ">=", 0.25), ("p99_ms", "<", 50)],
 }
 
 
@@ -84,16 +95,23 @@ def seed_orders(url: str, per_key: int) -> dict[str, list[int]]:
     return ids
 
 
-def measure(url: str, scenario: str, seconds: float, warm: float, data: Path) -> dict:
+def measure(url: str, scenario: str, seconds: float, warm: float, data: Path, server_pid: int,
+            label: str = "") -> dict:
+    """One scenario: a warm-up run, then the measured run with the server's CPU read around it."""
     nonce = f"{time.time_ns():x}"
     if warm:
         h.run_wrk(url, scenario, warm, data, nonce + "w")
+    meter = cpu.CpuMeter(server_pid)
+    meter.start()
     result = h.run_wrk(url, scenario, seconds, data, nonce)
+    result["cpu_s"] = round(meter.stop(), 3)
+    result["cpu_us_per_req"] = cpu.per_request_us(meter.seconds, result["requests"])
     result["p50_ms"] = round(result["p50_us"] / 1000, 2)
     result["p99_ms"] = round(result["p99_us"] / 1000, 2)
-    log(f"  {scenario:<9} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:>6.2f} ms  "
-        f"p99 {result['p99_ms']:>7.2f} ms  errors: status {result['err_status']}, "
-        f"socket {result['socket_errors']}, bodies {result['error_bodies']}")
+    log(f"  {label}{scenario:<9} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:>6.2f} ms  "
+        f"p99 {result['p99_ms']:>7.2f} ms  CPU {result['cpu_us_per_req']} µs/req  errors: "
+        f"status {result['err_status']}, socket {result['socket_errors']}, "
+        f"bodies {result['error_bodies']}")
     return result
 
 
@@ -104,25 +122,64 @@ def run_baseline(work: Path, seconds: float, warm: float, data: Path, workers: i
                       work / "baseline.log")
     with server:
         server.wait_ready("k")
-        return measure(server.url, "const", seconds, warm, data)
+        return measure(server.url, "const", seconds, warm, data, server.proc.pid)
 
 
-def run_main(work: Path, seconds: float, warm: float, workers: int) -> dict:
+def start_peer(stack: contextlib.ExitStack, jar: Path, server_url: str, ids: dict[str, list[int]],
+               work: Path, data: Path, jit_warm: float) -> peer_wiremock.WireMock:
+    """WireMock with stubs sampled from the fake under test, JIT-warmed by the mix load."""
+    answers = peer_wiremock.sample_answers(server_url, KEYS[0], ids[KEYS[0]],
+                                           f"https://bench.example/sample/{time.time_ns()}")
+    peer = stack.enter_context(peer_wiremock.WireMock(jar, answers, work))
+    log(f"peer: {' '.join(peer.argv)}")
+    log(f"  JIT warm-up: {jit_warm:.0f} s of mix")
+    h.run_wrk(peer.url, "mix", jit_warm, data, "jit")
+    return peer
+
+
+def run_main(work: Path, seconds: float, warm: float, workers: int,
+             peer_jar: Path | None = None, jit_warm: float = 0) -> dict:
+    """The scenarios on the fake (and, with a peer, on the peer in turn, scenario by scenario,
+    both servers up throughout, so both see the same machine state)."""
     accounts = accounts_file(work)
     db = work / "main.db"
     log(f"fake: {' '.join(smmkit(db, accounts, work, workers).argv)}")
     data = work / "main-ids.txt"
     h.write_data_file(data, {k: [] for k in KEYS})
     results = {"baseline": run_baseline(work, seconds, warm, data, workers)}
-    with smmkit(db, accounts, work, workers) as server:
+    with smmkit(db, accounts, work, workers) as server, contextlib.ExitStack() as stack:
         startup = server.wait_ready(KEYS[0])
         ids = seed_orders(server.url, SEED_ORDERS_PER_KEY)
         h.write_data_file(data, ids)
+        peer = start_peer(stack, peer_jar, server.url, ids, work, data, jit_warm) \
+            if peer_jar else None
         h.run_wrk(server.url, "balance", warm or 1, data, "warm")  # warm-up
+        peer_results: dict[str, dict] = {}
         for scenario in SCENARIOS:
-            results[scenario] = measure(server.url, scenario, seconds, warm, data)
+            results[scenario] = measure(server.url, scenario, seconds, warm, data,
+                                        server.proc.pid, "smmkit   ")
+            if peer:
+                peer_results[scenario] = measure(peer.url, scenario, seconds, warm, data,
+                                                 peer.pid, "wiremock ")
         results["_server"] = {"startup_s": round(startup, 3), **h.memory(server.pids())}
+        if peer:
+            results["_peer"] = {"name": "wiremock", "version": peer_wiremock.VERSION,
+                                "java": peer_wiremock.java_version(), "argv": peer.argv,
+                                "jit_warm_s": jit_warm, "scenarios": peer_results,
+                                **h.memory([peer.pid])}
+    add_ratios(results)
     return results
+
+
+def add_ratios(results: dict) -> None:
+    """x_baseline (and x_peer with a peer) on every scenario: req/s ÷ the other's req/s."""
+    base = results["baseline"]["rps"]
+    peer = results.get("_peer", {}).get("scenarios", {})
+    for scenario in SCENARIOS:
+        result = results[scenario]
+        result["x_baseline"] = round(result["rps"] / base, 3)
+        if scenario in peer:
+            result["x_peer"] = round(result["rps"] / peer[scenario]["rps"], 3)
 
 
 def run_scale(work: Path, sizes: list[int], seconds: float, warm: float, workers: int) -> dict:
@@ -141,7 +198,8 @@ def run_scale(work: Path, sizes: list[int], seconds: float, warm: float, workers
             entry["announce_s"] = round(server.first_line_at - server.spawned_at, 3)
             log(f"  start-up {entry['startup_s']} s")
             for scenario in SCALE_SCENARIOS:
-                entry[scenario] = measure(server.url, scenario, seconds, warm, data)
+                entry[scenario] = measure(server.url, scenario, seconds, warm, data,
+                                          server.proc.pid)
             entry.update(h.memory(server.pids()))
             log(f"  peak RSS Σ(master+workers) {entry['peak_rss_mb']} MB, PSS {entry['pss_mb']} MB")
         out[str(size)] = entry
@@ -168,13 +226,16 @@ def run_profile(work: Path, seconds: float, workers: int) -> dict:
 
 
 def check_targets(main: dict, scale: dict) -> list[dict]:
-    base = main["baseline"]["rps"]
+    """Every target this run measured (the x_peer ones only with --peer)."""
     checks = []
     for scenario, rules in TARGETS.items():
         result = main[scenario]
-        values = {"rps": result["rps"], "ratio": result["rps"] / base, "p99_ms": result["p99_ms"]}
+        values = {"rps": result["rps"], "ratio": result["x_baseline"],
+                  "p99_ms": result["p99_ms"], "x_peer": result.get("x_peer")}
         for metric, op, bound in rules:
             value = values[metric]
+            if value is None:
+                continue
             ok = value >= bound if op == ">=" else value < bound
             checks.append({"what": f"{scenario} {metric} {op} {bound}", "value": round(value, 3),
                            "ok": ok})
@@ -193,15 +254,39 @@ def check_targets(main: dict, scale: dict) -> list[dict]:
     return checks
 
 
-def table(main: dict, scale: dict, checks: list[dict]) -> str:
+def _cpu(result: dict) -> str:
+    value = result.get("cpu_us_per_req")
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def scenario_table(main: dict) -> list[str]:
+    """The fake's scenarios; with a peer, WireMock's numbers and smmkit ÷ WireMock beside them."""
     base = main["baseline"]["rps"]
-    lines = ["| scenario | req/s | × baseline | p50 ms | p99 ms | non-2xx | socket err | "
-             "error bodies |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    peer = main.get("_peer", {}).get("scenarios", {})
+    head = "| scenario | req/s | × baseline | p50 ms | p99 ms | CPU µs/req |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    if peer:
+        head += (" WireMock req/s | WireMock p50 ms | WireMock p99 ms | WireMock CPU µs/req | "
+                 "× WireMock | WireMock errors |")
+        rule += "---:|---:|---:|---:|---:|---:|"
+    lines = [head + " non-2xx | socket err | error bodies |", rule + "---:|---:|---:|"]
     for name in ["baseline", *SCENARIOS]:
         r = main[name]
-        lines.append(f"| {name} | {r['rps']:,.0f} | {r['rps'] / base:.2f} | {r['p50_ms']} | "
-                     f"{r['p99_ms']} | {r['err_status']} | {r['socket_errors']} | "
-                     f"{r['error_bodies'] if name != 'baseline' else '-'} |")
+        row = (f"| {name} | {r['rps']:,.0f} | {r['rps'] / base:.2f} | {r['p50_ms']} | "
+               f"{r['p99_ms']} | {_cpu(r)} |")
+        if peer:
+            w = peer.get(name)
+            row += (" - | - | - | - | - | - |" if w is None else
+                    f" {w['rps']:,.0f} | {w['p50_ms']} | {w['p99_ms']} | {_cpu(w)} | "
+                    f"{r['rps'] / w['rps']:.2f} | "
+                    f"{w['err_status'] + w['socket_errors'] + w['error_bodies']} |")
+        lines.append(row + f" {r['err_status']} | {r['socket_errors']} | "
+                           f"{r['error_bodies'] if name != 'baseline' else '-'} |")
+    return lines
+
+
+def table(main: dict, scale: dict, checks: list[dict]) -> str:
+    lines = scenario_table(main)
     if scale:
         lines += ["", "| orders in store | populate s | start-up s | peak RSS MB (Σ VmHWM) | "
                   "PSS MB | balance req/s | status req/s | status p99 ms | add req/s | "
@@ -237,7 +322,9 @@ def machine() -> dict:
             "wrk": out("sh", "-c", "wrk -v 2>&1 | head -1")}
 
 
-def write_results_md(path: Path, info: dict, command: str, text: str, json_name: str) -> None:
+def write_results_md(path: Path, info: dict, command: str, text: str, json_name: str,
+                     peer: dict | None = None) -> None:
+    peer_note = f"\n{peer_wiremock.results_note(peer)}\n" if peer else ""
     path.write_text(f"""# smmkit benchmark results
 
 Measured by `{command}` ({info['date']}); raw numbers in `bench/results/{json_name}`.
@@ -261,44 +348,56 @@ the same server and settings. `status` polls random orders of 4 keys; `multi` as
 Scale runs use stores filled by bench/populate.py (95% final, 5% active orders) and poll ids
 spread over the whole table; start-up is spawn → first successful `balance`; peak RSS is Σ VmHWM
 of master and workers (shared pages counted in each process — PSS is the fairer sum).
-
+"CPU µs/req" is the server's CPU time (utime + stime from /proc of the server process and all its
+children, read before and after the measured wrk run) ÷ the requests wrk counted (bench/cpu.py).
+{peer_note}
 {text}
 """)
 
 
-def install_commands(profile: bool) -> list[tuple[str, list[str]]]:
-    """(tool, command) for every tool this run needs and this machine lacks."""
+def install_commands(profile: bool, peer: str | None = None,
+                     peer_cache: Path = peer_wiremock.DEFAULT_CACHE) -> list[peer_wiremock.Step]:
+    """(tool, command, is-it-there-now check) for every tool this run needs and this machine
+    lacks, in the order the commands must run."""
     sudo = [] if os.geteuid() == 0 or not shutil.which("sudo") else ["sudo"]
-    missing = []
+    missing: list[peer_wiremock.Step] = []
     if not shutil.which("wrk"):
-        missing.append(("wrk", [*sudo, "apt-get", "install", "-y", "wrk"]))
+        missing.append(("wrk", [*sudo, "apt-get", "install", "-y", "wrk"],
+                        lambda: bool(shutil.which("wrk"))))
     if profile and not shutil.which("py-spy"):
-        missing.append(("py-spy", [sys.executable, "-m", "pip", "install", "py-spy"]))
+        missing.append(("py-spy", [sys.executable, "-m", "pip", "install", "py-spy"],
+                        lambda: bool(shutil.which("py-spy"))))
+    if peer == "wiremock":
+        missing += peer_wiremock.install_steps(peer_cache, sudo)
     return missing
 
 
-def require_tools(profile: bool, install: bool) -> None:
+def require_tools(profile: bool, install: bool, peer: str | None = None,
+                  peer_cache: Path = peer_wiremock.DEFAULT_CACHE) -> None:
     """Install what is missing only with consent: --install, or a yes at the prompt; else print
-    the commands and stop (exit 2) before anything is measured or installed."""
-    missing = install_commands(profile)
+    the commands and stop (exit 1) before anything is measured or installed."""
+    missing = install_commands(profile, peer, peer_cache)
     if not missing:
         return
-    commands = "\n".join(f"  {' '.join(command)}" for _, command in missing)
-    names = " and ".join(tool for tool, _ in missing)
+    commands = "\n".join(f"  {' '.join(command)}" for _, command, _ in missing)
+    tools = [tool for tool, _, _ in missing]
+    names = " and ".join(filter(None, [", ".join(tools[:-1]), tools[-1]]))
+    is_are, it_them = ("is", "it") if len(missing) == 1 else ("are", "them")
     if not install:
         if not sys.stdin.isatty():
-            raise SystemExit(f"bench needs {names}, which is not installed. Install it with:\n"
-                             f"{commands}\nor run again with --install to let bench do it.")
+            raise SystemExit(f"bench needs {names}, which {is_are} not installed. Install "
+                             f"{it_them} with:\n{commands}\n"
+                             "or run again with --install to let bench do it.")
         answer = input(f"bench needs {names}. Run these now?\n{commands}\n[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise SystemExit(f"not installing; install {names} yourself:\n{commands}")
-    for tool, command in missing:
+    for tool, command, present in missing:
         log(f"installing {tool}: {' '.join(command)}")
         done = subprocess.run(command).returncode == 0
-        if not done and tool == "wrk":  # stale package lists: update once and retry
+        if not done and "apt-get" in command:  # stale package lists: update once and retry
             subprocess.run([*command[:-3], "update"], check=False)
             done = subprocess.run(command).returncode == 0
-        if not done or not shutil.which(tool):
+        if not done or not present():
             raise SystemExit(f"could not install {tool} ({' '.join(command)})")
 
 
@@ -313,12 +412,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-scale", action="store_true")
     parser.add_argument("--server", choices=["builtin", "gunicorn", "granian"], default="builtin",
                         help="smmkit serve --server (the baseline runs on the same server)")
+    parser.add_argument("--peer", choices=["wiremock"],
+                        help="also measure this mock, scenario by scenario, in the same run")
+    parser.add_argument("--peer-cache", type=Path, default=peer_wiremock.DEFAULT_CACHE,
+                        help="where the peer is installed (default: bench/.peers)")
     parser.add_argument("--install", action="store_true",
-                        help="install missing tools (wrk, py-spy) without asking")
+                        help="install missing tools (wrk, py-spy, Java, WireMock) without asking")
     args = parser.parse_args(argv)
     global SERVER
     SERVER = args.server
-    require_tools(args.profile, args.install)
+    require_tools(args.profile, args.install, args.peer, args.peer_cache)
+    peer_jar = peer_wiremock.jar(args.peer_cache) if args.peer else None
+    jit_warm = peer_wiremock.JIT_WARM_S["quick" if args.quick else "full"]
     seconds = args.seconds or (3 if args.quick else 20)
     warm = 1 if args.quick else 3
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
@@ -326,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="smmkit-bench-") as tmp:
         work = Path(tmp)
-        main_results = run_main(work, seconds, warm, args.workers)
+        main_results = run_main(work, seconds, warm, args.workers, peer_jar, jit_warm)
         scale = {} if args.no_scale else run_scale(work, sizes, seconds, warm, args.workers)
         profile = run_profile(work, 8 if args.quick else 15, args.workers) if args.profile else {}
     checks = check_targets(main_results, scale)
@@ -334,18 +439,20 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     date = dt.date.today().isoformat()
     info = {"date": date, "quick": args.quick, "seconds": seconds, "warm": warm,
-            "workers": args.workers, "server": SERVER, "machine": machine(),
+            "workers": args.workers, "server": SERVER, "peer": args.peer, "machine": machine(),
             "command": " ".join(["python", "bench/run.py", *(argv or sys.argv[1:])]),
             "wall_s": round(time.perf_counter() - started, 1)}
     results_dir = h.BENCH / "results"
     results_dir.mkdir(exist_ok=True)
     suffix = "" if SERVER == "builtin" else f"-{SERVER}"
-    name = f"{date}{suffix}{'-quick' if args.quick else ''}.json"
+    tags = [suffix, f"-{args.peer}" if args.peer else "", "-quick" if args.quick else ""]
+    name = f"{date}{''.join(tags)}.json"
     (results_dir / name).write_text(json.dumps(
         {**info, "scenarios": main_results, "scale": scale, "targets": checks,
          "profile": profile}, indent=1))
     if not args.quick:
-        write_results_md(h.BENCH / f"RESULTS{suffix}.md", info, info["command"], text, name)
+        write_results_md(h.BENCH / f"RESULTS{suffix}.md", info, info["command"], text, name,
+                         main_results.get("_peer"))
     log(f"wrote bench/results/{name} in {info['wall_s']} s")
 
 
