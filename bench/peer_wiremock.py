@@ -34,7 +34,7 @@ JAVA_PACKAGE = "default-jre-headless"
 DEFAULT_CACHE = BENCH / ".peers"
 HEAP = ["-Xms256m", "-Xmx256m"]
 CONTAINER_THREADS = 40
-JIT_WARM_S = {"quick": 6.0, "full": 15.0}
+JIT_WARM_S = {"quick": 2, "full": 3}  # per scenario, all in turn: 12 s / 18 s of load
 FLAGS = ["--bind-address", "127.0.0.1", "--port", "0", "--no-request-journal",
          "--disable-request-logging", "--async-response-enabled", "false",
          "--container-threads", str(CONTAINER_THREADS), "--jetty-acceptor-threads", "1",
@@ -207,7 +207,7 @@ same machine state. WireMock serves a static stub per scenario: `balance` answer
 `{BALANCE_BODY.decode()}`; the others answer a fixed body of the scenario's shape, sampled once
 from the fake under test (`services`, the status of one order, of 100 and of 20 orders, and one
 `add` answer), so both send about the same bytes; stubs match POST /api/v2 on the form body. The
-JVM is JIT-warmed by {peer['jit_warm_s']:.0f} s of the `mix` load (every stub) before anything is
+JVM is JIT-warmed by {peer['jit_warm_s']:.0f} s of load, every scenario in turn, before anything is
 measured. "× WireMock" is smmkit's req/s ÷ WireMock's: what a stateful answer costs against a
 static one. Flags, and why:
 - `--no-request-journal`: the journal keeps every request in the heap for later verification,
