@@ -39,18 +39,23 @@ def process_tree(pid: int) -> list[int]:
     return [pid, *descendants(pid)]
 
 
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of one process in clock ticks; 0 when it is gone.
+def ticks_from_stat(stat: str) -> int:
+    """utime + stime from the text of /proc/PID/stat.
 
     The command name (field 2) may hold spaces or parentheses, so fields are counted after the
     last ')'; utime and stime are fields 14 and 15 of proc(5), i.e. 12 and 13 after it.
     """
+    after_name = stat.rsplit(")", 1)[1].split()
+    return int(after_name[11]) + int(after_name[12])
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of one process in clock ticks; 0 when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            after_name = handle.read().rsplit(")", 1)[1].split()
+            return ticks_from_stat(handle.read())
     except (OSError, IndexError):
         return 0
-    return int(after_name[11]) + int(after_name[12])
 
 
 class CpuMeter:
