@@ -104,11 +104,12 @@ def test_a_peer_already_in_the_cache_needs_nothing(tmp_path, monkeypatch):
     jar = cache / "node_modules" / "wiremock" / "build" / "wiremock-standalone-3.13.2.jar"
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_run", RUN)
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
-    assert [tool for tool, _, _ in run.install_commands(False, "wiremock", cache)] == ["wiremock"]
+    spec = importlib.util.spec_from_file_location("bench_tools", BENCH / "tools.py")
+    tools = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tools)
+    assert [tool for tool, _, _ in tools.install_commands(False, "wiremock", cache)] == [
+        "wiremock"]
     jar.parent.mkdir(parents=True)
     jar.write_bytes(b"PK")
-    assert run.install_commands(False, "wiremock", cache) == []
-    assert run.install_commands(False, None, tmp_path / "elsewhere") == []  # no peer asked
+    assert tools.install_commands(False, "wiremock", cache) == []
+    assert tools.install_commands(False, None, tmp_path / "elsewhere") == []  # no peer asked
