@@ -137,6 +137,7 @@ class WireMock:
         self.argv = ["java", *HEAP, "-jar", str(jar_path), *FLAGS, "--root-dir", str(self.root)]
         self.url = ""
         self.proc: subprocess.Popen[bytes] | None = None
+        self.jit_settle_us: list[float | None] = []  # run.py's JIT settling rounds, µs/req
         (self.root / "mappings").mkdir(parents=True, exist_ok=True)
         for mapping in mappings(answers):
             path = self.root / "mappings" / f"{mapping['name']}.json"
@@ -207,8 +208,10 @@ same machine state. WireMock serves a static stub per scenario: `balance` answer
 `{BALANCE_BODY.decode()}`; the others answer a fixed body of the scenario's shape, sampled once
 from the fake under test (`services`, the status of one order, of 100 and of 20 orders, and one
 `add` answer), so both send about the same bytes; stubs match POST /api/v2 on the form body. The
-JVM is JIT-warmed by {peer['jit_warm_s']:.0f} s of load, every scenario in turn, before anything is
-measured. "× WireMock" is smmkit's req/s ÷ WireMock's: what a stateful answer costs against a
+JVM is JIT-warmed by {peer['jit_warm_s']:.0f} s of load, every scenario in turn, then by 2 s
+rounds of `mix` until its CPU per request stops falling (µs/req per round:
+{peer.get('jit_settle_cpu_us')}), before anything is measured.
+"× WireMock" is smmkit's req/s ÷ WireMock's: what a stateful answer costs against a
 static one. Flags, and why:
 - `--no-request-journal`: the journal keeps every request in the heap for later verification,
   which a load test does not use; without it WireMock is at its fastest and its heap stays flat.
