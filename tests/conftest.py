@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import bytecode_cache  # noqa: F401 - first: compiled modules are cached from here on
 import pytest
 from hypothesis import settings
 from smmkit.mock_server.core.config import Config
