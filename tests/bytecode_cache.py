@@ -18,7 +18,7 @@ from pathlib import Path
 
 PREFIX = Path(__file__).resolve().parent.parent / "build" / "pycache"
 
-if os.environ.get("SMMKIT_TEST_BYTECODE", "1") != "0":  # 0: leave Python's settings alone
-    sys.pycache_prefix = os.environ.setdefault("PYTHONPYCACHEPREFIX", str(PREFIX))
-    sys.dont_write_bytecode = False
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+# A prefix the user chose (PYTHONPYCACHEPREFIX) is kept.
+sys.pycache_prefix = os.environ.setdefault("PYTHONPYCACHEPREFIX", str(PREFIX))
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
