@@ -23,6 +23,7 @@ import pytest
 from hypothesis import settings
 from smmkit.mock_server.core.config import Config
 from smmkit.mock_server.core.panel import Panel
+from suite_order import SLOWEST_FILES
 from support import ApiClient, manual_panel
 
 # pytester tests the kit's pytest plugin; pytest only accepts this in the top-level conftest.
@@ -58,33 +59,7 @@ def api(server: Any) -> ApiClient:
     return ApiClient(server.api_url, server.panel)
 
 
-# The files that keep one xdist worker busy longest (`--dist loadfile` runs a file on one
-# worker), longest first: collected first, so they are handed out first and the short files
-# fill in around them (longest-processing-time-first). Without this xdist hands out files with
-# the most tests first, and the few-but-slow files (browser, plugin, hostile panels) came last
-# and set the wall time alone. Measured with `-n 0 --durations` (see pyproject's addopts); a
-# file missing here only runs later, nothing else changes.
-SLOWEST_FILES = (
-    "tests/kit/test_plugin.py",
-    "tests/browser/test_dashboard_browser.py",
-    "tests/test_control_hardening.py",
-    "tests/kit/test_hostile.py",
-    "tests/test_hardening_input.py",
-    "tests/kit/test_behaviour.py",
-    "tests/test_openapi_served.py",
-    "tests/test_hardening_connections.py",
-    "tests/test_dashboard.py",
-    "tests/test_serve_store.py",
-    "tests/kit/test_defects.py",
-    "tests/bridge/test_proxy.py",
-    "tests/bridge/test_properties.py",
-    "tests/test_journal.py",
-    "tests/browser/test_dashboard_serve.py",
-    "tests/test_serve_granian.py",
-    "tests/kit/test_stateful_live.py",
-)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slowest files first (suite_order.py), the rest in collection order."""
     rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable

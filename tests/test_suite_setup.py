@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 import bytecode_cache
-from conftest import SLOWEST_FILES
+from suite_order import SLOWEST_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_slowest_file_exists_once() -> None:
     missing = [name for name in SLOWEST_FILES if not (ROOT / name).is_file()]
-    assert missing == [], "renamed or removed: update SLOWEST_FILES in tests/conftest.py"
+    assert missing == [], "renamed or removed: update SLOWEST_FILES in tests/suite_order.py"
     assert len(set(SLOWEST_FILES)) == len(SLOWEST_FILES)
 
 
