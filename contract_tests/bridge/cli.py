@@ -60,7 +60,7 @@ def proxy(upstream: str, host: str, port: int, dialect: str | None, allow_orders
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"smmkit proxy listening on {running.api_url} -> {upstream}")
-    click.echo(f"  verdicts: {running.url}/_proxy/exchanges"
+    click.echo(f"  verdicts: {running.url}/_proxy/  (JSON: {running.url}/_proxy/exchanges)"
                + (f"  recording: {record}" if record else ""))
     click.echo("  spending: " + (f"allowed within {budget}" if allow_orders else
                                  "refused (add/refill/cancel)"))
