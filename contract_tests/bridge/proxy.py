@@ -114,7 +114,7 @@ class Proxy:
 
         request = Request(environ)
         request.max_content_length = MAX_BODY_BYTES  # chunked bodies are bounded too
-        if request.path.startswith("/_proxy/"):
+        if request.path == "/_proxy" or request.path.startswith("/_proxy/"):
             response = self._own(request)
         else:
             response = self._forward(request)

@@ -173,3 +173,6 @@ def test_bad_filters_and_unknown_files_are_refused_plainly(proxy: Any) -> None:
         "text/javascript")
     page = requests.get(f"{proxy.url}/_proxy/", timeout=10)
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    bare = requests.get(f"{proxy.url}/_proxy", timeout=10)  # the page, never forwarded
+    assert bare.status_code == 200 and "<h1>Exchanges" in bare.text
+    assert requests.get(f"{proxy.url}/_proxy/exchanges", timeout=10).json()["exchanges"] == []
