@@ -10,11 +10,11 @@ version, a tab, NUL, DEL or a non-ASCII byte; and a 20-digit Content-Length made
 method, version or length (`GE\\0T`, `HTTP/9.9`, an 9 kB line) never echoed the target, so a
 test made only of those passes on the old code too.
 
-Still open (strict xfails below, the fix is in serving/workers.py): gunicorn's redaction
-matches the literal `key=`, but the app reads a percent-encoded name (`k%65y=`, `%6B%65%79=`)
-as the key too, and a quoted value (`key='sk-…'`) keeps the key after the quote. And the app's
-request log (web/console_log.py) prints a key sent as `Key=` or `api_key=`, or repeated in
-`link`, in full (it leaves out only the parameter spelled `key`)."""
+Found by the fuzz round and fixed since: gunicorn's redaction matched only the literal
+`key=`, but the app reads a percent-encoded name (`k%65y=`, `%6B%65%79=`) as the key too,
+and a quoted value (`key='sk-...'`) kept the key after the quote; the app's request log
+printed a key sent as `Key=` or `api_key=`, or repeated in `link`, in full. Both now go
+through `contract.is_secret` / `contract.redact`."""
 
 from __future__ import annotations
 
@@ -196,12 +196,9 @@ def test_no_log_line_carries_a_key(served: Logged) -> None:
 
 
 @pytest.fixture
-def gunicorn_leaks(served: Logged, request: pytest.FixtureRequest) -> Logged:
-    if served.server == "gunicorn":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "serving/workers.py redacts only a literal `key=`: gunicorn logs "
-            "\"Invalid HTTP request line: 'GET  /api/v2?k%65y=sk-… HTTP/1.1'\" and "
-            "\"… ?key=***'sk-…' …\" (the value's quote ends the redaction)")))
+def gunicorn_leaks(served: Logged) -> Logged:
+    """Shapes gunicorn logged with the key before workers.redact decoded names and took the
+    whole value, quotes included."""
     return served
 
 
@@ -214,8 +211,5 @@ def test_a_quoted_key_is_never_logged(gunicorn_leaks: Logged) -> None:
     assert _leaks(gunicorn_leaks, QUOTED_VALUES) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "web/console_log.py leaves out only the parameter named exactly `key`: "
-    "`Key=sk-…`, `api_key=sk-…` and `link=sk-…` (beside key=sk-…) are printed in full"))
 def test_a_key_in_another_field_is_never_logged(served: Logged) -> None:
     assert _leaks(served, WRONG_FIELDS) == []
