@@ -157,9 +157,6 @@ def _worker_main(sock: socket.socket, all_sockets: list[socket.socket], endpoint
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smmkit-wsgi")
-    journal = getattr(endpoint, "journal", None)
-    if journal is not None and inline_api:  # /api/v2 runs on this loop's thread only
-        journal.batch_with(loop.call_soon)
     worker = Worker(endpoint, wsgi, lambda fn, *args: loop.run_in_executor(pool, fn, *args),
                     inline_api=inline_api, server_address=sock.getsockname()[:2])
 

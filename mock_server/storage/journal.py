@@ -30,7 +30,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -131,8 +131,6 @@ class Journal:
         self._fd: int | None = None
         self._log_path: Path | None = None
         self._flusher_pid: int | None = None
-        self._batch: list[bytes] | None = None  # see batch_with
-        self._schedule: Callable[[Callable[[], None]], Any] = lambda f: f()
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -171,31 +169,15 @@ class Journal:
 
     def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
                latency: float, fault: str | None, service_type: str | None) -> None:
-        """Append one entry to this worker's log: one write, readable by every reader at once
-        (or, while `batching`, with the other entries of this turn of the event loop)."""
+        """Append one entry to this worker's log: one write, before the answer is sent, so every
+        reader in any worker sees it once the client has its answer."""
         action = params.get("action")
         entry = [at, time.time(), clean(action) if isinstance(action, str) else None,
                  _key_print(params.get("key")), redact(params), status,
                  body[:MAX_BODY_CHARS].decode("utf-8", "replace"), round(latency * 1000, 3),
                  fault, clean(service_type) if service_type else None]
         line = orjson.dumps(entry) + b"\n"
-        if self._batch is not None:
-            if not self._batch:
-                self._schedule(self.write_batch)
-            self._batch.append(line)
-            return
         self._write(line)
-
-    def batch_with(self, schedule: Callable[[Callable[[], None]], Any]) -> None:
-        """Collect entries and write them together, once per `schedule`d call: an event loop
-        passes its `call_soon`, so a turn's answers are sent first and then logged in one
-        write, before the loop reads anything new. Only for a single-threaded caller."""
-        self._batch, self._schedule = [], schedule
-
-    def write_batch(self) -> None:
-        batch, self._batch = self._batch, []
-        if batch:
-            self._write(b"".join(batch))
 
     def _write(self, data: bytes) -> None:
         try:
