@@ -187,9 +187,10 @@ def final_state(plan: Plan) -> View:
     return View(COMPLETED, plan.total - plan.delivered_final, plan.start_count)
 
 
-def view_at(plan: Plan, t: float) -> View:
-    """What `status` shows at panel time t."""
-    if t >= plan.final_at:
+def view_at(plan: Plan, t: float, final_at: float | None = None) -> View:
+    """What `status` shows at panel time t (`final_at`: plan.final_at, when the caller keeps
+    it — a poll of many orders should not work it out again for each)."""
+    if t >= (plan.final_at if final_at is None else final_at):
         return final_state(plan)
     if t < plan.start_at:
         delay = plan.start_at - plan.created_at

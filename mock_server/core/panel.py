@@ -143,8 +143,9 @@ def _known(row: Any, currency: str) -> tuple[Any, ...]:
     if row.final_status is not None:
         final = OrderView(row.id, charge - Decimal(row.refunded), row.final_start_count,
                           row.final_status, row.final_remains, currency)
-        return (row, None, charge, final)
-    return (row, lc.plan_of(row), charge, None)
+        return (row, None, charge, final, None)
+    plan = lc.plan_of(row)
+    return (row, plan, charge, None, plan.final_at)
 
 
 def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
@@ -436,7 +437,7 @@ class Panel:
                 if len(known) >= MAX_KNOWN:
                     known.clear()
                 entry = known[order_id] = _known(row, account.currency)
-            _, plan, charge, final = entry
+            _, plan, charge, final, final_at = entry
             if final is not None:
                 result[order_id] = final
             elif row.due_at <= now:  # final, refund not booked yet: report what booking will do
@@ -446,13 +447,13 @@ class Panel:
                                              view.start_count, view.status, view.remains,
                                              account.currency)
             else:
-                view = lc.view_at(plan, now)
+                view = lc.view_at(plan, now, final_at)
                 result[order_id] = OrderView(order_id, charge, view.start_count, view.status,
                                              view.remains, account.currency)
         return result
 
     def _known_orders(self) -> dict[int, tuple[Any, ...]]:
-        """This thread's worked-out orders: (row, plan, charge, final view or None), kept
+        """This thread's worked-out orders: (row, plan, charge, final view, final_at), kept
         while the read cache hands out the same row (a row read again is worked out again)."""
         known: dict[int, tuple[Any, ...]] | None = getattr(self._pinned, "known", None)
         if known is None:
