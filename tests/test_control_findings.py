@@ -80,3 +80,21 @@ def test_restore_with_a_nan_balance(served: Serve) -> None:
     for row in accounts["rows"]:
         row[column] = "NaN"
     _refused_and_nothing_broken(served, "POST", "/restore", snapshot)
+
+
+@pytest.mark.parametrize("advance", [0, 3600])
+def test_an_order_forced_to_processing_shows_processing(advance: int) -> None:
+    """Found by the diff's status probe: an order forced to Processing the instant it was
+    placed (a manual clock) still showed Pending."""
+    from smmkit.mock_server.core import steering
+    from support import manual_panel
+
+    panel = manual_panel()
+    try:
+        order = panel.add_order(DEMO_KEY, {"service": "1", "link": "https://a.com/p",
+                                           "quantity": "100"})
+        panel.advance(advance)
+        steering.force_order(panel, order, {"status": "Processing", "force": True})
+        assert panel.order_status(DEMO_KEY, order).status == "Processing"
+    finally:
+        panel.store.close()

@@ -361,16 +361,20 @@ def _force_status(panel: Panel, db: Any, row: Any, plan: lc.Plan, current: str, 
         return
     # Back to a non-final status: the order becomes active again, on a plan that shows it now.
     delay = max(plan.start_at - plan.created_at, 1.0)
+    created_at = min(plan.created_at, now)
     if status == lc.IN_PROGRESS:
         left = total if remains is None else remains
         if not 0 < left <= total:
             raise ControlError(f"an In progress order needs 0 < remains <= {total}, got {left}")
         start_at = now - (total - left) * plan.unit_seconds
     elif status == lc.PROCESSING:
+        # Processing shows in the last PROCESSING_SHARE of the start delay: an order placed
+        # this very instant has no such past, so its plan is placed a whole delay back
+        created_at = min(created_at, now - delay)
         start_at = now + lc.PROCESSING_SHARE * delay / 2
     else:
         start_at = now + delay
-    new_plan = replace(plan, created_at=min(plan.created_at, now), start_at=start_at,
+    new_plan = replace(plan, created_at=created_at, start_at=start_at,
                        runs=1, per_run=total, interval=0.0, cancel_at=None)
     delivered_now = total - (total if remains is None else remains)
     if plan.outcome == "provider_cancel" or (
