@@ -102,14 +102,7 @@ class Server:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        stop_group(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
 
@@ -198,3 +191,15 @@ def write_data_file(path: Path, ids_by_key: dict[str, list[int]]) -> Path:
     path.write_text("".join(f"{key}\t{','.join(map(str, ids))}\n"
                             for key, ids in ids_by_key.items()))
     return path
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM a server's process group, SIGKILL it if it is still there after 15 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass

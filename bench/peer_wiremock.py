@@ -16,16 +16,18 @@ The flags and why each is there: `results_note` (it goes into bench/RESULTS.md a
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 VERSION = "3.13.2"
@@ -183,14 +185,7 @@ class WireMock:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
+        harness.stop_group(self.proc)
 
     def __enter__(self) -> WireMock:
         return self.start()
