@@ -155,13 +155,27 @@ def table_rows(store: Any) -> dict[str, list[tuple[Any, ...]]]:
                 for n in sorted(names)}
 
 
+_IN_PLACE_OF: dict[str, str] = {}
+
+
+def engine_store(path: Any) -> Any:
+    """The store to use where a test names the SQLite file `path` (or `:memory:`): `path`
+    itself on SQLite; on PostgreSQL a fresh schema, the same one each time for the same path
+    (a restarted server finds its store), a new one for each `:memory:`."""
+    if ENGINE != "postgres":
+        return path
+    if str(path) == ":memory:":
+        return fresh_url("m")
+    if str(path) not in _IN_PLACE_OF:
+        _IN_PLACE_OF[str(path)] = fresh_url("f")
+    return _IN_PLACE_OF[str(path)]
+
+
 @pytest.fixture
 def store_db(tmp_path: Any) -> str:
     """A new store for one test on the engine under test: `tmp_path/panel.db`, or the URL of
     a fresh schema of the session's PostgreSQL server. Give it to `--db` or Config(db=...)."""
-    if ENGINE == "postgres":
-        return fresh_url("s")
-    return str(tmp_path / "panel.db")
+    return str(engine_store(tmp_path / "panel.db"))
 
 
 @pytest.fixture
@@ -169,7 +183,7 @@ def serve_db() -> str:
     """`--db` for a `smmkit serve` process that needs no store of its own: `:memory:` (a
     throw-away SQLite file), or a fresh PostgreSQL schema (the plugin's swap of `:memory:`
     reaches only this process, not a server started as a subprocess)."""
-    return fresh_url("m") if ENGINE == "postgres" else ":memory:"
+    return str(engine_store(":memory:"))
 
 
 @pytest.fixture(scope="session")

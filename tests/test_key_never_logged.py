@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from engines import engine_store
+
 SECRET = "sk-live-0123456789abcdef"
 WRONG = "sk-wrong-fedcba9876543210"
 
@@ -46,7 +48,7 @@ def test_no_log_line_carries_a_key(tmp_path: Path) -> None:
     accounts = tmp_path / "accounts.json"
     accounts.write_text(json.dumps([{"key": SECRET, "balance": "10", "currency": "USD"}]))
     process = subprocess.Popen(
-        [sys.executable, "-m", "smmkit", "serve", "--db", str(tmp_path / "p.db"), "--port", "0",
+        [sys.executable, "-m", "smmkit", "serve", "--db", str(engine_store(tmp_path / "p.db")), "--port", "0",
          "--workers", "1", "--accounts", str(accounts)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
