@@ -131,12 +131,15 @@ def is_postgres_store(store: Any) -> bool:
     return str(getattr(store, "path", "")).startswith(("postgresql://", "postgres://"))
 
 
+def placeholders(store: Any, sql: str) -> str:
+    """A test's own SQL, written with SQLite's `?` placeholders, for `store`'s engine
+    (psycopg writes them `%s`)."""
+    return sql.replace("?", "%s") if is_postgres_store(store) else sql
+
+
 def query(store: Any, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    """The rows of a test's own read, written with SQLite's `?` placeholders, on either
-    engine (psycopg writes them `%s`)."""
-    if is_postgres_store(store):
-        sql = sql.replace("?", "%s")
-    return list(store.connection().execute(sql, args).fetchall())
+    """The rows of a test's own read (`?` placeholders) on either engine."""
+    return list(store.connection().execute(placeholders(store, sql), args).fetchall())
 
 
 def table_rows(store: Any) -> dict[str, list[tuple[Any, ...]]]:
