@@ -44,12 +44,40 @@ def serve_granian(workers: int, threads: int) -> None:
             blocking_threads=threads, backlog=2048, log_level="warning").serve()
 
 
+class ConstantEndpoint:
+    """What the built-in server calls for /api/v2: the same constant body, no panel."""
+
+    max_body = 8 * 1024 * 1024
+
+    def __init__(self) -> None:
+        from smmkit.mock_server.web.api import Reply
+
+        self.reply = Reply(200, BODY)
+
+    def answer(self, request: Any) -> Any:
+        return self.reply
+
+
+def serve_builtin(workers: int, threads: int) -> None:
+    """The constant body on smmkit's own server, settings of server._serve_builtin."""
+    from smmkit.mock_server.serving.prefork import listening_sockets, run_master
+
+    sockets = listening_sockets("127.0.0.1", 0, workers)
+    print(f"baseline listening on http://127.0.0.1:{sockets[0].getsockname()[1]}/api/v2",
+          flush=True)
+    run_master(sockets, ConstantEndpoint(), app, threads=threads, inline_api=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
+    parser.add_argument("--server", choices=["builtin", "gunicorn", "granian"],
+                        default="builtin")
     args = parser.parse_args(argv)
+    if args.server == "builtin":
+        serve_builtin(args.workers, args.threads)
+        return
     if args.server == "granian":
         serve_granian(args.workers, args.threads)
         return

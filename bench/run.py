@@ -59,7 +59,7 @@ def accounts_file(work: Path) -> Path:
     return path
 
 
-SERVER = "gunicorn"  # `--server`: which of smmkit serve's servers to measure
+SERVER = "builtin"  # `--server`: which of smmkit serve's servers to measure
 
 
 def smmkit(db: Path, accounts: Path, work: Path, workers: int) -> h.Server:
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="also run py-spy (PROFILE data)")
     parser.add_argument("--no-scale", action="store_true")
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn",
+    parser.add_argument("--server", choices=["builtin", "gunicorn", "granian"], default="builtin",
                         help="smmkit serve --server (the baseline runs on the same server)")
     parser.add_argument("--install", action="store_true",
                         help="install missing tools (wrk, py-spy) without asking")
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
             "wall_s": round(time.perf_counter() - started, 1)}
     results_dir = h.BENCH / "results"
     results_dir.mkdir(exist_ok=True)
-    suffix = "" if SERVER == "gunicorn" else f"-{SERVER}"
+    suffix = "" if SERVER == "builtin" else f"-{SERVER}"
     name = f"{date}{suffix}{'-quick' if args.quick else ''}.json"
     (results_dir / name).write_text(json.dumps(
         {**info, "scenarios": main_results, "scale": scale, "targets": checks,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -146,24 +147,39 @@ def count_statements(panel: Panel, call: Any) -> list[str]:
     return seen
 
 
-@sqlite_only("counts statements with SQLite's trace callback (psycopg has none)")
-def test_status_and_balance_cost_one_pulse_query() -> None:
-    """The hot path: a status poll or a balance read is the pulse plus its own one read."""
+@sqlite_only("SQLite's read cache, counted with its trace callback (psycopg has none)")
+def test_status_and_balance_polls_cost_no_query_while_nothing_changed() -> None:
+    """The hot path (storage/read_cache.py): a poll reads what it needs once, and while no
+    connection commits, the same poll again costs no SQL statement at all; a commit elsewhere
+    is seen by the very next poll."""
     panel = manual_panel()
     try:
         order = panel.add_order(DEMO_KEY, {"service": "1", "link": "https://a.com/x",
                                            "quantity": "100"})
         account = panel.authenticate(DEMO_KEY)
         panel.catalog()
-        status = count_statements(panel, lambda: panel.order_statuses(account, [order]))
-        assert len(status) == 2 and "due_at <= n" in status[0], status
-        balance = count_statements(panel, lambda: panel.balance(account))
-        assert len(balance) == 2, balance
+        first = count_statements(panel, lambda: panel.order_statuses(account, [order]))
+        assert len(first) == 2, first  # the order is new to the copies: pulse parts and row
+        assert "MIN(due_at)" in first[0] and "FROM orders WHERE id IN" in first[1], first
+        assert count_statements(panel, lambda: panel.order_statuses(account, [order])) == []
+        assert len(count_statements(panel, lambda: panel.balance(account))) == 1  # its row
+        assert count_statements(panel, lambda: panel.balance(account)) == []
+
+        other = sqlite3.connect(panel.store.path)  # another process's commit, say
+        other.execute("UPDATE accounts SET balance = '7' WHERE id = ?", (account.id,))
+        other.commit()
+        other.close()
+        seen: list[Any] = []
+        again = count_statements(panel, lambda: seen.append(panel.balance(account)))
+        assert again[0] == "PRAGMA data_version" and seen == [(Decimal("7"), "USD")], again
+
+        panel.catalog()  # read again since that commit
         add = count_statements(panel, lambda: panel.add_order(account, {
             "service": "1", "link": "https://a.com/y", "quantity": "100"}))
-        # pulse, catalogue version, BEGIN, active link, next id, insert, balance read, balance
-        # write, ledger row, COMMIT: the same count as 0.1's MAX(id) (plus nothing per request)
-        assert len(add) == 10, add
+        # BEGIN, active link, next id, insert, balance read, balance write, ledger row, COMMIT:
+        # the pulse and the catalogue version come from memory
+        assert [s.split()[0] for s in add] == ["BEGIN", "SELECT", "UPDATE", "INSERT", "SELECT",
+                                               "UPDATE", "INSERT", "COMMIT"], add
     finally:
         panel.store.close()
 

@@ -39,7 +39,7 @@ class Config:
     dialect: str = "perfectpanel"
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     max_body: int = MAX_BODY_BYTES
-    server: str = "gunicorn"  # gunicorn (every fault kind) | granian (fastest; cannot drop)
+    server: str = "builtin"  # builtin (fastest, every fault kind) | gunicorn | granian (no drop)
     robust: bool = False  # answer with seeded awkward-but-valid variants (client robustness)
     journal_limit: int = 10_000  # newest journal entries kept; 0 turns the journal off
     request_log: str = "off"  # one console line per request: off | text | color | json

@@ -50,6 +50,7 @@ from smmkit.mock_server.core.money import (
     refund_owed,
     round_money,
 )
+from smmkit.mock_server.storage.read_cache import reads_for
 from smmkit.mock_server.storage.schema import SEQUENCE_STARTS
 from smmkit.mock_server.storage.sqlite import Store
 from smmkit.mock_server.storage.tables import BalanceRefused, NoSuchAccount
@@ -133,6 +134,19 @@ def refill_status(row: Any, now: float) -> str:
     return lc.refill_status_at(lc.RefillPlan(row.created_at, bool(row.rejected)), now)
 
 
+MAX_KNOWN = 200_000  # worked-out orders kept per thread
+
+
+def _known(row: Any, currency: str) -> tuple[Any, ...]:
+    """What `status` needs of a row that does not change while the row does not."""
+    charge = Decimal(row.charge)
+    if row.final_status is not None:
+        final = OrderView(row.id, charge - Decimal(row.refunded), row.final_start_count,
+                          row.final_status, row.final_remains, currency)
+        return (row, None, charge, final)
+    return (row, lc.plan_of(row), charge, None)
+
+
 def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
     """Settle when reads ask for it; holds the panel weakly and ends when it is gone."""
     while True:
@@ -167,6 +181,7 @@ class Panel:
     ) -> None:
         self.store = store
         self.ops = store.ops  # the store's named operations: the only way to its tables
+        self.reads = reads_for(store)  # the hot reads, from memory while nothing changed
         self.seed = seed
         self.wall = wall
         self._initial_accounts = tuple(accounts)
@@ -248,7 +263,7 @@ class Panel:
         pinned = getattr(self._pinned, "moment", None)
         if pinned is not None:
             return pinned
-        row = self.ops.pulse(self.store.connection(), self.wall())
+        row = self.reads.pulse(self.wall())
         if row is None:
             self._populate()
             row = self.ops.pulse(self.store.connection(), self.wall())
@@ -260,11 +275,13 @@ class Panel:
         A transaction an earlier failure left open on this thread is ended first."""
         self.store.ensure_clean()
         self._pinned.moment = None
-        moment = self._pinned.moment = self.moment()
+        self.reads.begin()
         try:
+            moment = self._pinned.moment = self.moment()
             yield moment
         finally:
             self._pinned.moment = None
+            self.reads.end()
 
     def change_clock(self, change: Callable[[ClockState, float], ClockState]) -> ClockState:
         """Apply `change(state, wall)` to the shared clock, then settle what became due. A
@@ -286,7 +303,7 @@ class Panel:
     def authenticate(self, key: object) -> Account:
         if not isinstance(key, str) or not key or len(key) > 256:
             raise InvalidKey("no key")
-        row = self.ops.account_by_key(self.store.connection(), key)
+        row = self.reads.account_by_key(key)
         if row is None or not row.enabled:
             raise InvalidKey("unknown or disabled key")  # never the key: messages get logged
         return Account(row.id, row.key, Decimal(row.balance), row.currency,
@@ -318,7 +335,7 @@ class Panel:
         account = self._account(who)
         moment = self.moment()
         if not moment.due:
-            row = self.ops.balance_of(self.store.connection(), account.id)
+            row = self.reads.balance_of(account.id)
             if row is None:
                 raise InvalidKey("account deleted")
             return Decimal(row.balance), row.currency
@@ -335,9 +352,9 @@ class Panel:
 
     def catalog(self) -> dict[int, Service]:
         """Every service by id (enabled or not), cached per worker until the catalogue changes."""
-        db = self.store.connection()
-        version = self.ops.catalog_version(db)
+        version = self.reads.catalog_version()
         if self._catalog_cache[0] != version:
+            db = self.store.connection()
             services = {s.service: s for s in map(service_from_json, self.ops.service_data(db))}
             self._catalog_cache = (version, services)
         return self._catalog_cache[1]
@@ -406,26 +423,41 @@ class Panel:
         account = self._account(who)
         now = self.moment().now
         ids = list(dict.fromkeys(order_ids))
-        rows = self._orders(self.store.connection(), account, ids)
+        rows = self.reads.orders_of(account.id, [i for i in ids if 0 < i < MAX_ID])
         result: dict[int, OrderView | PanelError] = {}
+        known = self._known_orders()
         for order_id in ids:
             row = rows.get(order_id)
             if row is None:
                 result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                 continue
-            charge = Decimal(row.charge)
-            if row.final_status is not None:
-                view = lc.View(row.final_status, row.final_remains,
-                               row.final_start_count)
-                kept = charge - Decimal(row.refunded)
+            entry = known.get(order_id)
+            if entry is None or entry[0] is not row:  # read again since: work it out again
+                if len(known) >= MAX_KNOWN:
+                    known.clear()
+                entry = known[order_id] = _known(row, account.currency)
+            _, plan, charge, final = entry
+            if final is not None:
+                result[order_id] = final
             elif row.due_at <= now:  # final, refund not booked yet: report what booking will do
                 self._book_soon()
-                view, kept = lc.final_state(lc.plan_of(row)), charge - due_refund(row)
+                view = lc.final_state(plan)
+                result[order_id] = OrderView(order_id, charge - due_refund(row),
+                                             view.start_count, view.status, view.remains,
+                                             account.currency)
             else:
-                view, kept = lc.view_at(lc.plan_of(row), now), charge
-            result[order_id] = OrderView(order_id, kept, view.start_count, view.status,
-                                         view.remains, account.currency)
+                view = lc.view_at(plan, now)
+                result[order_id] = OrderView(order_id, charge, view.start_count, view.status,
+                                             view.remains, account.currency)
         return result
+
+    def _known_orders(self) -> dict[int, tuple[Any, ...]]:
+        """This thread's worked-out orders: (row, plan, charge, final view or None), kept
+        while the read cache hands out the same row (a row read again is worked out again)."""
+        known: dict[int, tuple[Any, ...]] | None = getattr(self._pinned, "known", None)
+        if known is None:
+            known = self._pinned.known = {}
+        return known
 
     def _orders(self, db: Any, account: Account, ids: list[int]) -> dict[int, Any]:
         return self.ops.orders_of(db, account.id, [i for i in ids if 0 < i < MAX_ID])

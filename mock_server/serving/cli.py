@@ -59,10 +59,11 @@ def _dialect(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--dialect", default="perfectpanel", show_default=True, callback=_dialect,
               metavar="NAME|FILE", help="Response shapes and error texts: perfectpanel, seed, "
               "raw-keys, or a dialect file (docs/dialects.md).")
-@click.option("--server", default="gunicorn", show_default=True,
-              type=click.Choice(["gunicorn", "granian"]),
-              help="gunicorn: every fault kind; granian: the fastest, but it cannot drop "
-                   "connections (drop / lost_after_commit faults are refused).")
+@click.option("--server", default="builtin", show_default=True,
+              type=click.Choice(["builtin", "gunicorn", "granian"]),
+              help="builtin: smmkit's own event-loop server, the fastest, every fault kind; "
+                   "gunicorn: threads; granian: cannot drop connections (drop / "
+                   "lost_after_commit faults are refused).")
 @click.option("--robust", is_flag=True,
               help="Robustness mode: seeded awkward-but-valid answers (numbers for money, "
                    "null start_count, status spellings, raw error keys) to test client parsing.")

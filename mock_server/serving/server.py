@@ -1,11 +1,11 @@
-"""Putting the fake on a port: in-process for tests, gunicorn for `smmkit serve`.
+"""Putting the fake on a port: in-process for tests, a real server for `smmkit serve`.
 
 - `start_background(config)` runs a threaded server inside this process on its own thread
   (port 0 = ephemeral) and returns a handle with the URL, the panel and `stop()`: what the
   pytest plugin and the test suite use.
-- `serve(config)` is the production path: gunicorn with `config.workers` pre-forked worker
-  processes of `config.threads` keep-alive threads each, sharing one SQLite store. The socket is
-  bound here first, so port 0 works and the printed URL is the real one.
+- `serve(config)` is the production path: `config.workers` pre-forked worker processes sharing
+  one store, on smmkit's own event-loop server (`builtin`, the default), gunicorn or granian.
+  The socket is bound here first, so port 0 works and the printed URL is the real one.
 """
 
 from __future__ import annotations
@@ -84,12 +84,36 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def serve(config: Config, *, announce: Callable[[Panel, str], None] | None = None) -> None:
     """Run the fake in the foreground until SIGINT/SIGTERM (Ctrl-C stops cleanly)."""
-    if config.server == "granian":
+    if config.server == "builtin":
+        _serve_builtin(config, announce)
+    elif config.server == "granian":
         _serve_granian(config, announce)
     elif config.server == "gunicorn":
         _serve_gunicorn(config, announce)
     else:
-        raise ValueError(f"unknown server {config.server!r}: gunicorn or granian")
+        raise ValueError(f"unknown server {config.server!r}: builtin, gunicorn or granian")
+
+
+def _serve_builtin(config: Config, announce: Callable[[Panel, str], None] | None) -> None:
+    """smmkit's own server (the default): `config.workers` event-loop processes (http1.py,
+    prefork.py). The fastest of the three, and it can drop connections for every fault kind."""
+    from smmkit.mock_server.serving.lifeline import mark_root
+    from smmkit.mock_server.serving.prefork import listening_sockets, run_master
+    from smmkit.mock_server.web.app import create_app
+
+    mark_root()
+    sockets = listening_sockets(config.host, config.port, max(1, config.workers))
+    host, port = sockets[0].getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    config = replace(config, port=port)
+    panel = build_panel(config)
+    app = create_app(panel, config=config)
+    if announce:
+        announce(panel, f"http://{shown}:{port}")
+    from smmkit.mock_server.storage.engines import is_postgres
+
+    run_master(sockets, app.wsgi_app.endpoint, app.wsgi_app, threads=config.threads,
+               inline_api=not is_postgres(str(panel.store.path)))
 
 
 def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None) -> None:

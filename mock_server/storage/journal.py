@@ -19,6 +19,7 @@ is computed when the journal is read, not on the hot path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -29,11 +30,12 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from smmkit.mock_server.storage.sqlite import Store, forget_after_fork
 from smmkit.schemas import contract
 
@@ -58,11 +60,18 @@ COLUMNS = ("at", "wall", "action", "key_print", "params", "status", "body", "lat
 def clean(text: str) -> str:
     """`text` made storable: lone surrogates (from JSON `\\ud800` or surrogateescape) are shown
     as `\\udXXX`, so UTF-8 encoding and SQLite cannot fail on anything a client sends."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_print(key: object) -> str | None:
+    return contract.fingerprint(key) or None  # a hash per request was a tenth of the cost
 
 
 def key_print(key: object) -> str | None:
@@ -114,6 +123,8 @@ class Journal:
         self._fd: int | None = None
         self._log_path: Path | None = None
         self._flusher_pid: int | None = None
+        self._batch: list[bytes] | None = None  # see batch_with
+        self._schedule: Callable[[Callable[[], None]], Any] = lambda f: f()
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -152,17 +163,36 @@ class Journal:
 
     def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
                latency: float, fault: str | None, service_type: str | None) -> None:
-        """Append one entry to this worker's log: one write, readable by every reader at once."""
+        """Append one entry to this worker's log: one write, readable by every reader at once
+        (or, while `batching`, with the other entries of this turn of the event loop)."""
         action = params.get("action")
         entry = [at, time.time(), clean(action) if isinstance(action, str) else None,
-                 key_print(params.get("key")),
-                 json.dumps(redact(params), ensure_ascii=False), status,
+                 _key_print(params.get("key")), redact(params), status,
                  body[:MAX_BODY_CHARS].decode("utf-8", "replace"), round(latency * 1000, 3),
                  fault, clean(service_type) if service_type else None]
-        line = json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
+        line = orjson.dumps(entry) + b"\n"
+        if self._batch is not None:
+            if not self._batch:
+                self._schedule(self.write_batch)
+            self._batch.append(line)
+            return
+        self._write(line)
+
+    def batch_with(self, schedule: Callable[[Callable[[], None]], Any]) -> None:
+        """Collect entries and write them together, once per `schedule`d call: an event loop
+        passes its `call_soon`, so a turn's answers are sent first and then logged in one
+        write, before the loop reads anything new. Only for a single-threaded caller."""
+        self._batch, self._schedule = [], schedule
+
+    def write_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            self._write(b"".join(batch))
+
+    def _write(self, data: bytes) -> None:
         try:
             with self._append_lock:  # the flusher may be emptying this file
-                fd, view = self._own_log(), memoryview(line)
+                fd, view = self._own_log(), memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
         except OSError as exc:  # a full disk loses a journal line, never the answer
@@ -282,6 +312,8 @@ def _row(line: bytes) -> tuple | None:
     try:
         values = json.loads(line)
         if isinstance(values, list) and len(values) == len(COLUMNS):
+            if isinstance(values[4], dict):  # the parameters, stored as JSON text
+                values[4] = json.dumps(values[4], ensure_ascii=False)
             return tuple(clean(v) if isinstance(v, str) else v for v in values)
     except ValueError:
         pass

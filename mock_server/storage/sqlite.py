@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
+import mmap
 import os
 import sqlite3
 import tempfile
@@ -23,6 +25,9 @@ from typing import Any
 
 from smmkit.mock_server.storage import schema, tables
 from smmkit.mock_server.storage.schema import SchemaTooNew
+
+_SERIALS = itertools.count(1)  # every connection opened in this process, numbered
+_WAL_HEADER = 48  # bytes of one copy of the WAL-index header
 
 SCHEMA = schema.TABLES  # kept for readers of 0.1's name
 
@@ -116,7 +121,40 @@ class Store:
                 conn.close()
                 raise
             self._local.conn = conn
+            self._local.serial = next(_SERIALS)
+            self._local.commits = 0
+            self._local.shm, self._local.shm_tried = None, False
+            self._local.seen_head = None
+            self._local.seen_version = None
         return conn
+
+    def epoch(self) -> tuple[int, int, int]:
+        """What changes whenever the database may have: this thread's connection, SQLite's
+        data_version (moved by any other connection's commit) and this connection's own
+        commits. Equal epochs: the same committed state (read_cache.py relies on it).
+
+        `PRAGMA data_version` costs more than the rest of a cached `balance`, so it is asked
+        only when the WAL-index header has moved: the first 48 bytes of `<db>-shm`, which
+        every commit rewrites (a new last frame, new checksums; new salts when the WAL
+        restarts) — SQLite's own readers decide from it whether their snapshot is current
+        (https://sqlite.org/walformat.html#the_wal_index_file_format). SQLite writes the
+        header's second copy before the first and reads them the other way round; two copies
+        that differ mean a commit under way, and the PRAGMA decides."""
+        local = self._local
+        conn = self.connection()
+        head = _wal_header(local)
+        if head is not None and head == local.seen_head:
+            return (local.serial, local.seen_version, local.commits)
+        version = conn.execute("PRAGMA data_version").fetchall()[0][0]
+        if local.shm is None and not local.shm_tried:  # the file exists once a read ran
+            local.shm, local.shm_tried = _map_wal_index(self.path), True
+            head = _wal_header(local)
+        local.seen_head, local.seen_version = head, version
+        return (local.serial, version, local.commits)
+
+    def commits_here(self) -> int:
+        """How many write transactions this thread's connection has committed."""
+        return getattr(self._local, "commits", 0)  # type: ignore[no-any-return]
 
     def _drop_connection(self) -> None:
         """Close this thread's connection (the next use opens a fresh one)."""
@@ -162,6 +200,7 @@ class Store:
             try:
                 yield db
                 db.execute("COMMIT")
+                self._local.commits += 1
             except BaseException:
                 self._end(db)
                 raise
@@ -200,6 +239,26 @@ class Store:
         self._drop_connection()
         self._lock_fd = None
         self._cleanup()
+
+
+def _map_wal_index(path: Path) -> mmap.mmap | None:
+    """The WAL-index file mapped read-only (None when it cannot be: the PRAGMA decides)."""
+    try:
+        with open(f"{path}-shm", "rb") as handle:
+            if os.fstat(handle.fileno()).st_size < 2 * _WAL_HEADER:
+                return None
+            return mmap.mmap(handle.fileno(), 2 * _WAL_HEADER, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+
+
+def _wal_header(local: Any) -> bytes | None:
+    """The WAL-index header when both its copies agree, else None."""
+    shm = local.shm
+    if shm is None:
+        return None
+    first = shm[:_WAL_HEADER]
+    return first if first == shm[_WAL_HEADER:2 * _WAL_HEADER] else None
 
 
 TEMP_SUFFIXES = ("", "-wal", "-shm", ".lock", ".journal", ".journal-wal", ".journal-shm")

@@ -137,6 +137,14 @@ def _from_json(raw: bytes) -> Params:
 def _from_form(raw: bytes) -> dict[str, str]:
     """`a=1&b=%FF` → {"a": "1", "b": "\udcff"}: bad bytes, raw or %-escaped, stay visible."""
     text = raw.decode("utf-8", "surrogateescape")
+    if "%" not in text and "+" not in text and text.count("&") < 1000:
+        # nothing to unescape: parse_qsl's answer, without its per-field Python
+        values = {}
+        for field in text.split("&"):
+            if field:
+                name, _, value = field.partition("=")
+                values[name] = value
+        return values
     try:
         return dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape",
                               max_num_fields=10_000))
@@ -156,10 +164,13 @@ def read_params(query: str, content_type: str, body: bytes,
         parsed = _from_json(body) if body.strip() else Params()
         values.update(parsed.values)
         malformed = parsed.malformed
-    elif kind == "multipart/form-data" and multipart is not None:
-        values.update(multipart())
-    elif body:
-        values.update(_from_form(body))
+    else:
+        if kind == "multipart/form-data" and multipart is not None:
+            values.update(multipart())
+        elif body:
+            values.update(_from_form(body))
+        if body.isascii() and query.isascii() and b"%" not in body and "%" not in query:
+            return Params(values)  # ASCII without %-escapes cannot hold a lone surrogate
     clean, broken = _clean(values)
     return Params(clean, malformed, broken)
 

@@ -18,7 +18,9 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from flask import Flask, jsonify
@@ -42,10 +44,32 @@ API_PATHS = frozenset({"/api/v2", "/api/v2/"})
 # client that never sees the order id.
 API_METHODS = ("GET", "POST")
 INCOMPLETE = object()  # marker: the body ended before its Content-Length
+TOO_LARGE = object()  # marker: the body is announced (or chunked) over max_body
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One /api/v2 request as any server hands it over: `body` is the whole body, TOO_LARGE
+    (announced over `max_body`, never read) or INCOMPLETE (it ended before its length)."""
+
+    method: str
+    query: str
+    content_type: str
+    body: bytes | object
+    host: str = "panel.example"
+
+
+@dataclass(frozen=True)
+class Later:
+    """An answer that comes `seconds` from now (a `latency` fault): `resume()` carries the
+    request out then and gives its reply. A threaded server sleeps; an event loop sets a timer."""
+
+    seconds: float
+    resume: Callable[[], Reply]
 
 
 class ApiEndpoint:
-    """WSGI callable for /api/v2: read the request, hand it to `Api`, write the reply."""
+    """/api/v2: `answer(ApiRequest)` for any server, and the WSGI callable over it."""
 
     def __init__(self, api: Api, max_body: int, *, faults: FaultBook | None = None,
                  journal: Journal | None = None, request_log: ConsoleLog | None = None) -> None:
@@ -56,21 +80,11 @@ class ApiEndpoint:
         self.request_log = request_log
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        started = time.perf_counter()
-        try:
-            with self.api.panel.request() as moment:
-                reply, params, fault = self.respond(environ, moment)
-                if params is not None and (self.journal is not None
-                                           or self.request_log is not None):
-                    try:
-                        self._record(params, reply, started, fault, moment)
-                    except Exception as exc:  # noqa: BLE001 - the action is done: its answer
-                        # must not be lost to the log; one line, not a traceback (a database
-                        # outage lands here on every request)
-                        print(f"smmkit: a request could not be logged: {type(exc).__name__}: "
-                              f"{str(exc)[:300]}", file=sys.stderr, flush=True)
-        except StoreUnavailable as exc:  # the database is away: the panel's failure answer
-            reply = store_unavailable(exc)
+        request = ApiRequest(environ.get("REQUEST_METHOD", "GET"),
+                             environ.get("QUERY_STRING", ""), environ.get("CONTENT_TYPE", ""),
+                             self._body(environ), environ.get("HTTP_HOST", "panel.example"))
+        outcome = self.answer(request)
+        reply = outcome if isinstance(outcome, Reply) else _wait(outcome)
         if reply is DROPPED:
             _drop_connection(environ)
             start_response("500 DROPPED", [("Content-Length", "0")])
@@ -78,39 +92,74 @@ class ApiEndpoint:
         headers = [("Content-Type", reply.content_type),
                    ("Content-Length", str(len(reply.body))), *reply.headers]
         start_response(status_line(reply.status), headers)
-        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [reply.body]
+        return [b""] if request.method == "HEAD" else [reply.body]
 
-    def respond(self, environ: dict[str, Any],
-                moment: Moment) -> tuple[Reply, Params | None, Fault | None]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method not in API_METHODS:
+    def answer(self, request: ApiRequest) -> Reply | Later:
+        """The reply to one request (DROPPED: close the connection without a byte), or a
+        `Later` when a fault delays it. Never raises for anything a client sends."""
+        started = time.perf_counter()
+        try:
+            with self.api.panel.request() as moment:
+                outcome, params, fault = self.respond(request, moment)
+                if isinstance(outcome, Later):
+                    return Later(outcome.seconds,
+                                 partial(self._resume, outcome.resume, params, fault, started))
+                self._log(params, outcome, started, fault, moment)
+                return outcome
+        except StoreUnavailable as exc:  # the database is away: the panel's failure answer
+            return store_unavailable(exc)
+
+    def _resume(self, then: Callable[[], Reply], params: Params, fault: Fault | None,
+                started: float) -> Reply:
+        try:
+            with self.api.panel.request() as moment:
+                reply = then()
+                self._log(params, reply, started, fault, moment)
+                return reply
+        except StoreUnavailable as exc:
+            return store_unavailable(exc)
+
+    def _log(self, params: Params | None, reply: Reply, started: float, fault: Fault | None,
+             moment: Moment) -> None:
+        if params is None or (self.journal is None and self.request_log is None):
+            return
+        try:
+            self._record(params, reply, started, fault, moment)
+        except Exception as exc:  # noqa: BLE001 - the action is done: its answer must not be
+            # lost to the log; one line, not a traceback (a database outage lands here on
+            # every request)
+            print(f"smmkit: a request could not be logged: {type(exc).__name__}: "
+                  f"{str(exc)[:300]}", file=sys.stderr, flush=True)
+
+    def respond(self, request: ApiRequest,
+                moment: Moment) -> tuple[Reply | Later, Params | None, Fault | None]:
+        if request.method not in API_METHODS:
             return http_error(405, (("Allow", ", ".join(API_METHODS)),)), None, None
-        body = self._body(environ)
-        if body is None:
+        body = request.body
+        if body is TOO_LARGE:
             return http_error(413, (("Connection", "close"),)), None, None
         if body is INCOMPLETE:
             text = IncorrectRequest().text(self.api.dialect.name)
             return Reply(400, encode({"error": text}), headers=(("Connection", "close"),)), \
                 None, None
         assert isinstance(body, bytes)
-        content_type = environ.get("CONTENT_TYPE", "")
-        params = read_params(environ.get("QUERY_STRING", ""), content_type, body,
+        content_type = request.content_type
+        params = read_params(request.query, content_type, body,
                              multipart=lambda: _multipart(content_type, body))
         fault = None
         if self.faults is not None and moment.faults:
             fault = self.faults.pick(params.values.get("action", ""), params.values.get("key"))
         if fault is None:
             return self.api.handle(params), params, None
-        return self._faulty(fault, params, environ), params, fault
+        return self._faulty(fault, params, request.host), params, fault
 
-    def _faulty(self, fault: Fault, params: Params, environ: dict[str, Any]) -> Reply:
+    def _faulty(self, fault: Fault, params: Params, host: str) -> Reply | Later:
         """What a panel failing in `fault.kind` sends (docs/PROTOCOL.md §7)."""
         kind, style = fault.kind, self.api.dialect.name
         html = "text/html; charset=UTF-8"
         if kind == "drop":
             return DROPPED
         if kind == "http_5xx":
-            host = environ.get("HTTP_HOST", "panel.example")
             ray = f"{fault.id:08x}{fault.remaining or 0:08x}"
             return Reply(fault.params["status"], faults.cloudflare_page(fault.params["status"],
                                                                          host, ray), html)
@@ -121,8 +170,9 @@ class ApiEndpoint:
                          headers=(("Retry-After", str(fault.params["retry_after"])),))
         if kind == "error_4xx" and "error" in fault.params:
             return Reply(fault.params["status"], faults.error_body(fault.params["error"], style))
-        if kind == "latency":
-            time.sleep(self.faults.latency_seconds(fault) if self.faults else 0)
+        if kind == "latency":  # carried out when the delay is over, not before
+            seconds = self.faults.latency_seconds(fault) if self.faults else 0.0
+            return Later(seconds, partial(self.api.handle, params))
         reply = self.api.handle(params)  # the request is carried out from here on
         if kind == "lost_after_commit":
             return DROPPED
@@ -136,20 +186,20 @@ class ApiEndpoint:
             return Reply(reply.status, faults.malform(reply.body), reply.content_type)
         return reply
 
-    def _body(self, environ: dict[str, Any]) -> bytes | object | None:
-        """The whole body; None when it is over `max_body` (unread), INCOMPLETE when the client
-        stopped sending before its Content-Length."""
+    def _body(self, environ: dict[str, Any]) -> bytes | object:
+        """The whole body; TOO_LARGE when it is over `max_body` (unread), INCOMPLETE when the
+        client stopped sending before its Content-Length."""
         stream = environ["wsgi.input"]
         length = get_content_length(environ)
         try:
             if length is not None:
                 if length > self.max_body:
-                    return None
+                    return TOO_LARGE
                 data = stream.read(length) if length > 0 else b""
                 return data if len(data) == length else INCOMPLETE
             if environ.get("wsgi.input_terminated"):  # chunked: the server marks the end for us
                 data = stream.read(self.max_body + 1)
-                return None if len(data) > self.max_body else data
+                return TOO_LARGE if len(data) > self.max_body else data
         except Exception:  # the client went away mid-body; each server says so differently
             return INCOMPLETE
         return b""
@@ -174,6 +224,11 @@ class ApiEndpoint:
 
 DROPPED = Reply(0, b"")  # marker: close the connection instead of answering
 UNAVAILABLE = {"error": "Service unavailable"}
+
+
+def _wait(later: Later) -> Reply:
+    time.sleep(later.seconds)
+    return later.resume()
 
 
 def store_unavailable(exc: StoreUnavailable) -> Reply:

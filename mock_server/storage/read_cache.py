@@ -1,0 +1,155 @@
+"""The reads every request makes, answered from memory while the database is unchanged.
+
+A `balance` used to cost three SQL statements (the pulse, the key, the balance) and a `status`
+three as well: most of the fake's time per request. Here each thread keeps copies of those rows
+and, once per request, asks SQLite one cheap question — `PRAGMA data_version`, which changes
+when any other connection (another thread, another worker process, `smmkit ctl`) commits — and
+counts its own connection's commits. While neither moved, the copies are exactly what the
+queries would return; when either moved, every copy is dropped and read again.
+
+So the copies are never stale: a commit anywhere is seen by the next request of every worker.
+Writes never go through here (they run SQL inside their transaction, tables.py).
+
+Engines without such a version (PostgreSQL: many hosts) get `DirectReads`, the same names
+answered by a query each time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from smmkit.mock_server.storage import tables
+
+MAX_ROWS = 200_000  # copies per thread before they are dropped wholesale (memory at 1M orders)
+_ABSENT = object()
+
+
+class DirectReads:
+    """The hot reads as plain queries on the calling thread's connection."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.ops = store.ops
+
+    def begin(self) -> None:
+        """Called at the start of every request (nothing to check here)."""
+
+    def end(self) -> None:
+        """Called at the end of every request."""
+
+    def pulse(self, wall: float) -> Any:
+        return self.ops.pulse(self.store.connection(), wall)
+
+    def account_by_key(self, key: str) -> Any:
+        return self.ops.account_by_key(self.store.connection(), key)
+
+    def balance_of(self, account_id: int) -> Any:
+        return self.ops.balance_of(self.store.connection(), account_id)
+
+    def catalog_version(self) -> int | None:
+        return self.ops.catalog_version(self.store.connection())
+
+    def orders_of(self, account_id: int, ids: Sequence[int]) -> dict[int, Any]:
+        return self.ops.orders_of(self.store.connection(), account_id, ids)
+
+
+class _Copies:
+    """One thread's copies, all read at one database version."""
+
+    def __init__(self, epoch: tuple[int, int, int]) -> None:
+        self.epoch = epoch
+        self.clock: Any = None  # (anchor_wall, anchor_panel, speed, frozen, next_due, faults)
+        self.accounts: dict[str, Any] = {}
+        self.balances: dict[int, Any] = {}
+        self.orders: dict[tuple[int, int], Any] = {}
+        self.catalog_version: Any = _ABSENT
+
+
+class CachedReads(DirectReads):
+    """The hot reads of a SQLite store, from per-thread copies checked once per request."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self._local = threading.local()
+
+    def begin(self) -> None:
+        self._local.pinned = False
+        self._copies()  # the one check against the database version, for the whole request
+        self._local.pinned = True
+
+    def end(self) -> None:
+        self._local.pinned = False
+
+    def _copies(self) -> _Copies:
+        """This thread's copies, checked: within a request only against this connection's own
+        commits (no SQL), otherwise against the database version as well."""
+        local = self._local
+        copies: _Copies | None = getattr(local, "copies", None)
+        if copies is not None and getattr(local, "pinned", False):
+            if copies.epoch[2] == self.store.commits_here():
+                return copies
+        epoch = self.store.epoch()
+        if copies is None or copies.epoch != epoch:
+            copies = local.copies = _Copies(epoch)
+        return copies
+
+    def pulse(self, wall: float) -> Any:
+        copies = self._copies()
+        clock = copies.clock
+        if clock is None:
+            clock = copies.clock = tables.pulse_parts(self.store.connection())
+            if clock is None:  # an emptied store: the caller fills it again
+                copies.clock = None
+                return None
+        anchor_wall, anchor_panel, speed, frozen, next_due, faults = clock
+        # the same arithmetic as the pulse query and ClockState.now
+        now = anchor_panel if frozen else anchor_panel + (wall - anchor_wall) * speed
+        return tables.Pulse(now, int(next_due is not None and next_due <= now), faults)
+
+    def account_by_key(self, key: str) -> Any:
+        accounts = self._copies().accounts
+        row = accounts.get(key, _ABSENT)
+        if row is _ABSENT:
+            if len(accounts) >= MAX_ROWS:
+                accounts.clear()
+            row = accounts[key] = self.ops.account_by_key(self.store.connection(), key)
+        return row
+
+    def balance_of(self, account_id: int) -> Any:
+        balances = self._copies().balances
+        row = balances.get(account_id, _ABSENT)
+        if row is _ABSENT:
+            if len(balances) >= MAX_ROWS:
+                balances.clear()
+            row = balances[account_id] = self.ops.balance_of(self.store.connection(), account_id)
+        return row
+
+    def catalog_version(self) -> int | None:
+        copies = self._copies()
+        if copies.catalog_version is _ABSENT:
+            copies.catalog_version = self.ops.catalog_version(self.store.connection())
+        return copies.catalog_version  # type: ignore[no-any-return]
+
+    def orders_of(self, account_id: int, ids: Sequence[int]) -> dict[int, Any]:
+        """The account's orders among `ids` (one query for the ones not yet copied)."""
+        orders = self._copies().orders
+        missing = [i for i in ids if (account_id, i) not in orders]
+        if missing:
+            if len(orders) + len(missing) > MAX_ROWS:
+                orders.clear()
+            found = self.ops.orders_of(self.store.connection(), account_id, missing)
+            for order_id in missing:
+                orders[(account_id, order_id)] = found.get(order_id)
+        result = {}
+        for order_id in ids:
+            row = orders.get((account_id, order_id))
+            if row is not None:
+                result[order_id] = row
+        return result
+
+
+def reads_for(store: Any) -> DirectReads:
+    """Cached reads where the engine can say cheaply that nothing changed, else direct ones."""
+    return CachedReads(store) if hasattr(store, "epoch") else DirectReads(store)
