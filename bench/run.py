@@ -7,23 +7,28 @@
 2. Scale: balance / status / add with 1 000, 100 000 and 1 000 000 orders already in the store
    (bench/populate.py), with start-up time and the server's peak RSS.
 3. `--profile`: py-spy samples both workers during a balance and an add load.
+4. `--peer wiremock`: a JIT-warmed WireMock serving static stubs of each scenario's answer
+   (bench/peer_wiremock.py) runs beside the fake; every scenario is measured on smmkit, then on
+   WireMock, in turn, with the same wrk settings, and reported as smmkit ÷ WireMock next to
+   smmkit ÷ baseline.
 
-Missing tools (wrk; py-spy for --profile) are installed only with consent: `--install` installs
-them, an interactive run asks first, and otherwise the command is printed and the run stops.
+Every run reports the server's CPU per request (µs, from /proc: bench/cpu.py) for each scenario.
+Tables, targets and RESULTS.md: bench/report.py; installing with consent: bench/tools.py.
 
-Results: a table on stdout, bench/results/<date>[-granian][-quick].json, and (full runs)
-bench/RESULTS.md (gunicorn, the default server) or bench/RESULTS-granian.md (`--server granian`).
+Missing tools (wrk; py-spy for --profile; Java and the npm package `wiremock` for --peer
+wiremock, the latter into bench/.peers/) are installed only with consent: `--install` installs
+them, an interactive run asks first, and otherwise the commands are printed and the run stops.
+
+Results: a table on stdout, bench/results/<date>[-granian][-wiremock][-quick].json, and (full
+runs) bench/RESULTS.md (builtin, the default server) or bench/RESULTS-<server>.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
-import os
-import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,21 +37,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+import cpu  # noqa: E402
 import harness as h  # noqa: E402
+import peer_wiremock  # noqa: E402
+import report  # noqa: E402
 import requests  # noqa: E402
+import tools  # noqa: E402
 from populate import populate, sample_ids  # noqa: E402
 
 KEYS = [f"bench-key-{i}" for i in range(1, 5)]
 FUNDS = "1000000000"
 SEED_ORDERS_PER_KEY = 150
-SCENARIOS = ["balance", "services", "status", "multi", "add", "mix"]
-SCALE_SCENARIOS = ["balance", "status", "add"]
-TARGETS = {  # (metric, comparison, value) — issue 6
-    "balance": [("rps", ">=", 8000), ("ratio", ">=", 0.3)],
-    "status": [("rps", ">=", 8000), ("ratio", ">=", 0.3)],
-    "multi": [("p99_ms", "<", 25)],
-    "add": [("rps", ">=", 2000)],
-}
+SCENARIOS, SCALE_SCENARIOS = report.SCENARIOS, report.SCALE_SCENARIOS
 
 
 def log(message: str) -> None:
@@ -84,16 +86,23 @@ def seed_orders(url: str, per_key: int) -> dict[str, list[int]]:
     return ids
 
 
-def measure(url: str, scenario: str, seconds: float, warm: float, data: Path) -> dict:
+def measure(url: str, scenario: str, seconds: float, warm: float, data: Path, server_pid: int,
+            label: str = "") -> dict:
+    """One scenario: a warm-up run, then the measured run with the server's CPU read around it."""
     nonce = f"{time.time_ns():x}"
     if warm:
         h.run_wrk(url, scenario, warm, data, nonce + "w")
+    meter = cpu.CpuMeter(server_pid)
+    meter.start()
     result = h.run_wrk(url, scenario, seconds, data, nonce)
+    result["cpu_s"] = round(meter.stop(), 3)
+    result["cpu_us_per_req"] = cpu.per_request_us(meter.seconds, result["requests"])
     result["p50_ms"] = round(result["p50_us"] / 1000, 2)
     result["p99_ms"] = round(result["p99_us"] / 1000, 2)
-    log(f"  {scenario:<9} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:>6.2f} ms  "
-        f"p99 {result['p99_ms']:>7.2f} ms  errors: status {result['err_status']}, "
-        f"socket {result['socket_errors']}, bodies {result['error_bodies']}")
+    log(f"  {label}{scenario:<9} {result['rps']:>9.0f} req/s  p50 {result['p50_ms']:>6.2f} ms  "
+        f"p99 {result['p99_ms']:>7.2f} ms  CPU {result['cpu_us_per_req']} µs/req  errors: "
+        f"status {result['err_status']}, socket {result['socket_errors']}, "
+        f"bodies {result['error_bodies']}")
     return result
 
 
@@ -104,25 +113,86 @@ def run_baseline(work: Path, seconds: float, warm: float, data: Path, workers: i
                       work / "baseline.log")
     with server:
         server.wait_ready("k")
-        return measure(server.url, "const", seconds, warm, data)
+        return measure(server.url, "const", seconds, warm, data, server.proc.pid)
 
 
-def run_main(work: Path, seconds: float, warm: float, workers: int) -> dict:
+def start_peer(stack: contextlib.ExitStack, jar: Path, server_url: str, ids: dict[str, list[int]],
+               work: Path, data: Path, jit_warm: float) -> peer_wiremock.WireMock:
+    """WireMock with stubs sampled from the fake under test, JIT-warmed by every scenario's load
+    in turn (a mix-only warm-up left the first scenarios measured while C2 was still compiling:
+    balance then cost the JVM 1,088 µs of CPU per request against 178 for the mix after it)."""
+    answers = peer_wiremock.sample_answers(server_url, KEYS[0], ids[KEYS[0]],
+                                           f"https://bench.example/sample/{time.time_ns()}")
+    peer = stack.enter_context(peer_wiremock.WireMock(jar, answers, work))
+    log(f"peer: {' '.join(peer.argv)}")
+    log(f"  JIT warm-up: {jit_warm:.0f} s of each scenario ({jit_warm * len(SCENARIOS):.0f} s)")
+    for scenario in SCENARIOS:  # every stub and body size hot before the first measurement
+        h.run_wrk(peer.url, scenario, jit_warm, data, f"jit{time.time_ns():x}")
+    peer.jit_settle_us = settle_jit(peer, data)
+    return peer
+
+
+def settle_jit(peer: peer_wiremock.WireMock, data: Path, rounds: int = 6) -> list[float | None]:
+    """More 2 s rounds of `mix` until the JVM's CPU per request stops falling (a round within 10%
+    of the one before), at most `rounds`: on a busy machine the JIT's compiler threads get little
+    CPU and a fixed warm-up can end while they are still at work. Returns the µs/req series."""
+    series: list[float | None] = []
+    for _ in range(rounds):
+        meter = cpu.CpuMeter(peer.pid)
+        meter.start()
+        done = h.run_wrk(peer.url, "mix", 2, data, f"jit{time.time_ns():x}")
+        series.append(cpu.per_request_us(meter.stop(), done["requests"]))
+        if len(series) >= 2 and None not in series[-2:] and series[-1] >= 0.9 * series[-2]:
+            break
+    log(f"  JIT settled: JVM CPU µs/req per 2 s round of mix {series}")
+    return series
+
+
+def run_main(work: Path, seconds: float, warm: float, workers: int,
+             peer_jar: Path | None = None, jit_warm: float = 0) -> dict:
+    """The scenarios on the fake (and, with a peer, on the peer in turn, scenario by scenario,
+    both servers up throughout, so both see the same machine state). `jit_warm`: seconds of the
+    peer's JIT warm-up per scenario."""
     accounts = accounts_file(work)
     db = work / "main.db"
     log(f"fake: {' '.join(smmkit(db, accounts, work, workers).argv)}")
     data = work / "main-ids.txt"
     h.write_data_file(data, {k: [] for k in KEYS})
     results = {"baseline": run_baseline(work, seconds, warm, data, workers)}
-    with smmkit(db, accounts, work, workers) as server:
+    with smmkit(db, accounts, work, workers) as server, contextlib.ExitStack() as stack:
         startup = server.wait_ready(KEYS[0])
         ids = seed_orders(server.url, SEED_ORDERS_PER_KEY)
         h.write_data_file(data, ids)
+        peer = start_peer(stack, peer_jar, server.url, ids, work, data, jit_warm) \
+            if peer_jar else None
         h.run_wrk(server.url, "balance", warm or 1, data, "warm")  # warm-up
+        peer_results: dict[str, dict] = {}
         for scenario in SCENARIOS:
-            results[scenario] = measure(server.url, scenario, seconds, warm, data)
+            results[scenario] = measure(server.url, scenario, seconds, warm, data,
+                                        server.proc.pid, "smmkit   ")
+            if peer:
+                peer_results[scenario] = measure(peer.url, scenario, seconds, warm, data,
+                                                 peer.pid, "wiremock ")
         results["_server"] = {"startup_s": round(startup, 3), **h.memory(server.pids())}
+        if peer:
+            results["_peer"] = {"name": "wiremock", "version": peer_wiremock.VERSION,
+                                "java": peer_wiremock.java_version(), "argv": peer.argv,
+                                "jit_warm_s": jit_warm * len(SCENARIOS),
+                                "jit_settle_cpu_us": peer.jit_settle_us, "scenarios": peer_results,
+                                **h.memory([peer.pid])}
+    add_ratios(results)
     return results
+
+
+def add_ratios(results: dict) -> None:
+    """x_baseline (and x_peer with a peer) on every scenario: req/s ÷ the other's req/s."""
+    base = results["baseline"]["rps"]
+    peer = results.get("_peer", {}).get("scenarios", {})
+    for scenario in SCENARIOS:
+        result = results[scenario]
+        result["x_baseline"] = round(result["rps"] / base, 3)
+        if scenario in peer:
+            result["x_peer"] = round(result["rps"] / peer[scenario]["rps"], 3)
 
 
 def run_scale(work: Path, sizes: list[int], seconds: float, warm: float, workers: int) -> dict:
@@ -141,7 +211,8 @@ def run_scale(work: Path, sizes: list[int], seconds: float, warm: float, workers
             entry["announce_s"] = round(server.first_line_at - server.spawned_at, 3)
             log(f"  start-up {entry['startup_s']} s")
             for scenario in SCALE_SCENARIOS:
-                entry[scenario] = measure(server.url, scenario, seconds, warm, data)
+                entry[scenario] = measure(server.url, scenario, seconds, warm, data,
+                                          server.proc.pid)
             entry.update(h.memory(server.pids()))
             log(f"  peak RSS Σ(master+workers) {entry['peak_rss_mb']} MB, PSS {entry['pss_mb']} MB")
         out[str(size)] = entry
@@ -167,141 +238,6 @@ def run_profile(work: Path, seconds: float, workers: int) -> dict:
     return out
 
 
-def check_targets(main: dict, scale: dict) -> list[dict]:
-    base = main["baseline"]["rps"]
-    checks = []
-    for scenario, rules in TARGETS.items():
-        result = main[scenario]
-        values = {"rps": result["rps"], "ratio": result["rps"] / base, "p99_ms": result["p99_ms"]}
-        for metric, op, bound in rules:
-            value = values[metric]
-            ok = value >= bound if op == ">=" else value < bound
-            checks.append({"what": f"{scenario} {metric} {op} {bound}", "value": round(value, 3),
-                           "ok": ok})
-    sizes = sorted(scale, key=int)
-    if len(sizes) >= 2:
-        small, big = scale[sizes[0]], scale[sizes[-1]]
-        for scenario in ("status", "add"):
-            drop = 1 - big[scenario]["rps"] / small[scenario]["rps"]
-            checks.append({"what": f"{scenario} at {int(sizes[-1]):,} within 10% of "
-                                   f"{int(sizes[0]):,} orders", "value": f"{-drop:+.1%}",
-                           "ok": drop <= 0.10})
-        checks.append({"what": f"peak RSS < 300 MB at {int(sizes[-1]):,}",
-                       "value": big["peak_rss_mb"], "ok": big["peak_rss_mb"] < 300})
-        checks.append({"what": f"start-up < 2 s at {int(sizes[-1]):,}",
-                       "value": big["startup_s"], "ok": big["startup_s"] < 2})
-    return checks
-
-
-def table(main: dict, scale: dict, checks: list[dict]) -> str:
-    base = main["baseline"]["rps"]
-    lines = ["| scenario | req/s | × baseline | p50 ms | p99 ms | non-2xx | socket err | "
-             "error bodies |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ["baseline", *SCENARIOS]:
-        r = main[name]
-        lines.append(f"| {name} | {r['rps']:,.0f} | {r['rps'] / base:.2f} | {r['p50_ms']} | "
-                     f"{r['p99_ms']} | {r['err_status']} | {r['socket_errors']} | "
-                     f"{r['error_bodies'] if name != 'baseline' else '-'} |")
-    if scale:
-        lines += ["", "| orders in store | populate s | start-up s | peak RSS MB (Σ VmHWM) | "
-                  "PSS MB | balance req/s | status req/s | status p99 ms | add req/s | "
-                  "add p99 ms | errors |", "|" + "---:|" * 11]
-        for size, e in sorted(scale.items(), key=lambda kv: int(kv[0])):
-            errors = sum(e[s]["err_status"] + e[s]["socket_errors"] + e[s]["error_bodies"]
-                         for s in SCALE_SCENARIOS)
-            lines.append(f"| {int(size):,} | {e['populate_s']} | {e['startup_s']} | "
-                         f"{e['peak_rss_mb']} | {e['pss_mb']} | {e['balance']['rps']:,.0f} | "
-                         f"{e['status']['rps']:,.0f} | {e['status']['p99_ms']} | "
-                         f"{e['add']['rps']:,.0f} | {e['add']['p99_ms']} | {errors} |")
-    lines += ["", "| target | measured | met |", "|---|---:|:-:|"]
-    lines += [f"| {c['what']} | {c['value']} | {'yes' if c['ok'] else '**no**'} |" for c in checks]
-    return "\n".join(lines)
-
-
-def machine() -> dict:
-    def out(*argv: str) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
-        except OSError:
-            return ""
-
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    from importlib.metadata import version
-
-    return {"nproc": int(out("nproc") or 0), "cpu": cpu, "python": platform.python_version(),
-            "kernel": platform.release(), "gunicorn": version("gunicorn"),
-            "flask": version("flask"), "smmkit": version("smmkit"),
-            "sqlite": __import__("sqlite3").sqlite_version,
-            "wrk": out("sh", "-c", "wrk -v 2>&1 | head -1")}
-
-
-def write_results_md(path: Path, info: dict, command: str, text: str, json_name: str) -> None:
-    path.write_text(f"""# smmkit benchmark results
-
-Measured by `{command}` ({info['date']}); raw numbers in `bench/results/{json_name}`.
-Profile hot spots: `bench/PROFILE.md`.
-
-Machine: {info['machine']['nproc']} cores, {info['machine']['cpu']},
-Linux {info['machine']['kernel']},
-Python {info['machine']['python']}, SQLite {info['machine']['sqlite']}, gunicorn
-{info['machine']['gunicorn']}, Flask {info['machine']['flask']}, smmkit {info['machine']['smmkit']},
-{info['machine']['wrk']}.
-
-How: the fake runs as `smmkit serve --port 0 --db FILE --workers 2 --accounts FILE --server
-{info['server']}` (2 workers × 16 threads, one SQLite store); load is
-`wrk -t2 -c{32} -d{info['seconds']}s --latency -s bench/smm.lua URL -- SCENARIO IDS NONCE` on
-loopback after a {info['warm']} s warm-up,
-with wrk on the same {info['machine']['nproc']}-core machine (it takes CPU from the server, as it
-does for the baseline). The baseline is bench/baseline.py: a constant-body WSGI callable under
-the same server and settings. `status` polls random orders of 4 keys; `multi` asks 100 ids at once;
-`add` orders service 3 × 20 with a unique link each; `mix` is 40% status, 40% status of 20 ids,
-10% add, 5% balance, 5% services. "error bodies" counts 200 answers whose JSON is an error.
-Scale runs use stores filled by bench/populate.py (95% final, 5% active orders) and poll ids
-spread over the whole table; start-up is spawn → first successful `balance`; peak RSS is Σ VmHWM
-of master and workers (shared pages counted in each process — PSS is the fairer sum).
-
-{text}
-""")
-
-
-def install_commands(profile: bool) -> list[tuple[str, list[str]]]:
-    """(tool, command) for every tool this run needs and this machine lacks."""
-    sudo = [] if os.geteuid() == 0 or not shutil.which("sudo") else ["sudo"]
-    missing = []
-    if not shutil.which("wrk"):
-        missing.append(("wrk", [*sudo, "apt-get", "install", "-y", "wrk"]))
-    if profile and not shutil.which("py-spy"):
-        missing.append(("py-spy", [sys.executable, "-m", "pip", "install", "py-spy"]))
-    return missing
-
-
-def require_tools(profile: bool, install: bool) -> None:
-    """Install what is missing only with consent: --install, or a yes at the prompt; else print
-    the commands and stop (exit 2) before anything is measured or installed."""
-    missing = install_commands(profile)
-    if not missing:
-        return
-    commands = "\n".join(f"  {' '.join(command)}" for _, command in missing)
-    names = " and ".join(tool for tool, _ in missing)
-    if not install:
-        if not sys.stdin.isatty():
-            raise SystemExit(f"bench needs {names}, which is not installed. Install it with:\n"
-                             f"{commands}\nor run again with --install to let bench do it.")
-        answer = input(f"bench needs {names}. Run these now?\n{commands}\n[y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            raise SystemExit(f"not installing; install {names} yourself:\n{commands}")
-    for tool, command in missing:
-        log(f"installing {tool}: {' '.join(command)}")
-        done = subprocess.run(command).returncode == 0
-        if not done and tool == "wrk":  # stale package lists: update once and retry
-            subprocess.run([*command[:-3], "update"], check=False)
-            done = subprocess.run(command).returncode == 0
-        if not done or not shutil.which(tool):
-            raise SystemExit(f"could not install {tool} ({' '.join(command)})")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -313,12 +249,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-scale", action="store_true")
     parser.add_argument("--server", choices=["builtin", "gunicorn", "granian"], default="builtin",
                         help="smmkit serve --server (the baseline runs on the same server)")
+    parser.add_argument("--peer", choices=["wiremock"],
+                        help="also measure this mock, scenario by scenario, in the same run")
+    parser.add_argument("--peer-cache", type=Path, default=peer_wiremock.DEFAULT_CACHE,
+                        help="where the peer is installed (default: bench/.peers)")
     parser.add_argument("--install", action="store_true",
-                        help="install missing tools (wrk, py-spy) without asking")
+                        help="install missing tools (wrk, py-spy, Java, WireMock) without asking")
     args = parser.parse_args(argv)
     global SERVER
     SERVER = args.server
-    require_tools(args.profile, args.install)
+    tools.require_tools(args.profile, args.install, args.peer, args.peer_cache)
+    peer_jar = peer_wiremock.jar(args.peer_cache) if args.peer else None
+    jit_warm = peer_wiremock.JIT_WARM_S["quick" if args.quick else "full"]
     seconds = args.seconds or (3 if args.quick else 20)
     warm = 1 if args.quick else 3
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
@@ -326,26 +268,29 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="smmkit-bench-") as tmp:
         work = Path(tmp)
-        main_results = run_main(work, seconds, warm, args.workers)
+        main_results = run_main(work, seconds, warm, args.workers, peer_jar, jit_warm)
         scale = {} if args.no_scale else run_scale(work, sizes, seconds, warm, args.workers)
         profile = run_profile(work, 8 if args.quick else 15, args.workers) if args.profile else {}
-    checks = check_targets(main_results, scale)
-    text = table(main_results, scale, checks)
+    checks = report.check_targets(main_results, scale)
+    text = report.table(main_results, scale, checks)
     print(text)
     date = dt.date.today().isoformat()
     info = {"date": date, "quick": args.quick, "seconds": seconds, "warm": warm,
-            "workers": args.workers, "server": SERVER, "machine": machine(),
+            "workers": args.workers, "server": SERVER, "peer": args.peer,
+            "machine": report.machine(),
             "command": " ".join(["python", "bench/run.py", *(argv or sys.argv[1:])]),
             "wall_s": round(time.perf_counter() - started, 1)}
     results_dir = h.BENCH / "results"
     results_dir.mkdir(exist_ok=True)
     suffix = "" if SERVER == "builtin" else f"-{SERVER}"
-    name = f"{date}{suffix}{'-quick' if args.quick else ''}.json"
+    tags = [suffix, f"-{args.peer}" if args.peer else "", "-quick" if args.quick else ""]
+    name = f"{date}{''.join(tags)}.json"
     (results_dir / name).write_text(json.dumps(
         {**info, "scenarios": main_results, "scale": scale, "targets": checks,
          "profile": profile}, indent=1))
     if not args.quick:
-        write_results_md(h.BENCH / f"RESULTS{suffix}.md", info, info["command"], text, name)
+        report.write_results_md(h.BENCH / f"RESULTS{suffix}.md", info, info["command"], text, name,
+                         main_results.get("_peer"))
     log(f"wrote bench/results/{name} in {info['wall_s']} s")
 
 

@@ -27,13 +27,16 @@ from engines import engine_store
 
 DEMO_KEY = "smmkit-demo-key"
 ADMIN_TOKEN = "hardening-token"
-SERVERS = ("gunicorn", "granian")
+SERVERS = ("builtin", "gunicorn", "granian")
+# Servers that answer unreadable HTTP with the catalogue's JSON and own every connection
+# (time limits, half-closed clients answered); granian answers such HTTP itself.
+JSON_EDGE = ("builtin", "gunicorn")
 
 
 class Serve:
     """`smmkit serve --port 0` in its own process group, stderr to `<server>.log`."""
 
-    def __init__(self, tmp: Path, server: str = "gunicorn", *extra: str,
+    def __init__(self, tmp: Path, server: str = "builtin", *extra: str,
                  workers: int = 2) -> None:
         self.db: Path | str = engine_store(tmp / f"{server}.db")
         self.log = tmp / f"{server}.log"

@@ -112,7 +112,7 @@ def test_the_flusher_thread_keeps_running_after_failures(journal, monkeypatch):
     rows = 0
     while time.monotonic() < deadline and not rows:
         time.sleep(0.05)
-        rows = sqlite3.connect(journal.path).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+        rows = sqlite3.connect(journal.path).execute("SELECT COUNT(*) FROM entries").fetchone()[0]
     assert len(failures) == 3 and rows == 1  # it failed three times, then copied the entry
 
 

@@ -31,7 +31,7 @@ def test_granian_serves_the_same_panel_and_refuses_drop_faults(tmp_path):
         for kind in ("drop", "lost_after_commit"):
             refused = requests.post(f"{base}/_control/faults", json={"kind": kind}, headers=auth)
             assert refused.status_code == 400
-            assert "--server gunicorn" in refused.json()["error"]
+            assert "--server builtin" in refused.json()["error"]
         accepted = requests.post(f"{base}/_control/faults", json={"kind": "rate_limit",
                                                                   "action": "balance"},
                                  headers=auth)

@@ -123,7 +123,8 @@ class FaultBook:
         rule = validate(spec)
         if rule["kind"] in DROPPING_KINDS and not self.can_drop:
             raise FaultError(f"{rule['kind']} needs a server that lets the fake close a "
-                             "connection: start it with --server gunicorn")
+                             "connection: start it with --server builtin (the default) or "
+                             "gunicorn")
         return self._insert(rule)
 
     def _insert(self, rule: dict[str, Any]) -> Fault:

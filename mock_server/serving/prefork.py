@@ -58,6 +58,10 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+class _Stopping(Exception):
+    """SIGTERM or SIGINT reached the master."""
+
+
 def run_master(sockets: list[socket.socket], endpoint: Any, wsgi: Any, *, threads: int,
                inline_api: bool) -> None:
     """Fork a worker per socket and supervise them until SIGINT/SIGTERM. `endpoint` answers
@@ -84,6 +88,7 @@ def run_master(sockets: list[socket.socket], endpoint: Any, wsgi: Any, *, thread
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
+        raise _Stopping  # out of waitpid, which Python would otherwise resume (PEP 475)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -93,10 +98,8 @@ def run_master(sockets: list[socket.socket], endpoint: Any, wsgi: Any, *, thread
         while not stopping:
             try:
                 pid, _status = os.waitpid(-1, 0)
-            except ChildProcessError:
+            except (ChildProcessError, _Stopping):
                 break
-            except InterruptedError:
-                continue
             index = children.pop(pid, None)
             if index is not None and not stopping:
                 pause = RESTART_PAUSE - (time.monotonic() - last_restart)
@@ -106,6 +109,8 @@ def run_master(sockets: list[socket.socket], endpoint: Any, wsgi: Any, *, thread
                 print(f"smmkit: worker {pid} ended; starting another", file=sys.stderr,
                       flush=True)
                 start(index)
+    except _Stopping:  # a signal before the loop began
+        pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
