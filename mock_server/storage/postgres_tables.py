@@ -86,6 +86,16 @@ def pulse(db: Db, wall: float) -> Row | None:
     return _one(db, Pulse, _PULSE, (wall,))
 
 
+def pulse_parts(db: Db) -> tuple[Any, ...] | None:
+    """What the pulse is computed from (tables.pulse_parts, for SQLite's read cache; kept here
+    so the two engines offer the same operations): the clock's anchors, the earliest due_at of
+    an unsettled order (None: none), and whether any fault is armed."""
+    rows = db.execute("SELECT anchor_wall, anchor_panel, speed, frozen, "
+                      "(SELECT MIN(due_at) FROM orders WHERE due_at IS NOT NULL), "
+                      "EXISTS(SELECT 1 FROM faults) FROM state").fetchall()
+    return tuple(rows[0]) if rows else None
+
+
 def clock_row(db: Db) -> Row | None:
     return _one(db, ClockRow, "SELECT anchor_wall, anchor_panel, speed, frozen FROM state")
 

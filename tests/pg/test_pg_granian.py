@@ -53,7 +53,7 @@ def test_granian_serves_a_postgresql_panel_and_a_restart_keeps_it(granian: Any) 
     assert limited.status_code == 429 and limited.json() == {"error": "Too many requests"}
     refused = requests.post(f"{first.base}/_control/faults", json={"kind": "drop"}, timeout=30,
                             headers={"Authorization": "Bearer pg-test-token"})
-    assert refused.status_code == 400 and "--server gunicorn" in refused.json()["error"]
+    assert refused.status_code == 400 and "--server builtin" in refused.json()["error"]
     first.kill(signal.SIGTERM)
     assert "Traceback" not in first.stderr()
 
