@@ -12,6 +12,14 @@ B1 == B2 and nothing spent in between — so a refund landing mid-way (a live pa
 only skips a check, never fakes a finding. Orders the account had before the session are not
 known to the kit: on a live account with orders still running, a refund of one shows as a
 conservation finding; use a fresh account.
+
+Money is exact to 5 decimals inside a panel; one that *writes* fewer (`money_places`, a dialect
+file's `money.decimals`) rounds each amount half-up as it writes it. Each written charge is then
+held to the exact one rounded, and the law to what rounding can explain, summed honestly: each
+written amount may be off by half a unit of the last place. A written charge stands for the
+exact charges the contract allows that are written so (one, mostly: its price, 0, a partial
+refund), so the slack is mostly the two balances' (one unit), and a panel that loses a unit on
+every order is caught from its second order on.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from smmkit.contract_tests.catalogue import (
+    FIVE_PLACES,
     KitService,
     by_id,
     parse_catalogue,
@@ -35,6 +44,7 @@ from smmkit.schemas import contract
 
 FINAL = contract.FINAL_STATUSES
 SPENDING = frozenset({"add", "cancel", "refill"})
+MONEY_PLACES = 5  # docs/PROTOCOL.md §6: the decimals money is exact to
 
 
 @dataclass
@@ -46,6 +56,9 @@ class OrderRecord:
     charge: Decimal | None  # what the add should have cost
     status: str | None = None
     reported: Decimal | None = None  # latest charge reported by `status`
+    # The exact amounts `reported` can stand for: (least, most) of the charges the contract
+    # allows that are written so, else the written charge ± half a unit.
+    bounds: tuple[Decimal, Decimal] | None = None
     seen_at: int = -1  # sequence number of the latest status observation
     remains: int | None = None  # latest remains reported
 
@@ -53,6 +66,7 @@ class OrderRecord:
 @dataclass
 class Account:
     opening: Decimal | None = None
+    opening_written: bool = False  # read from a balance answer (rounded as written)
     top_ups: Decimal = Decimal("0")
     currency: str | None = None
     last_balance: tuple[Decimal, int] | None = None
@@ -65,8 +79,11 @@ class History:
     """Feed exchanges in order with `observe`; each call returns the findings it adds."""
 
     def __init__(self, *, dialect: str = "perfectpanel",
-                 catalogue: Iterable[KitService] | None = None) -> None:
+                 catalogue: Iterable[KitService] | None = None,
+                 money_places: int = MONEY_PLACES) -> None:
         self.dialect = dialect
+        self.money_places = money_places
+        self._unit = Decimal(1).scaleb(-money_places)
         self.services: dict[int, KitService] = by_id(catalogue or ())
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, OrderRecord] = {}
@@ -82,7 +99,19 @@ class History:
         self.account(account).top_ups += Decimal(str(amount))
 
     def set_opening(self, account: str, balance: Decimal | str) -> None:
+        """The exact opening balance (known from outside the API, not as written)."""
         self.account(account).opening = Decimal(str(balance))
+
+    def written(self, amount: Decimal) -> Decimal:
+        """`amount` as the panel writes it: half-up to its money places (exact from 5 on)."""
+        if self.money_places >= MONEY_PLACES:
+            return amount
+        return amount.quantize(self._unit, rounding=ROUND_HALF_UP)
+
+    @property
+    def half_unit(self) -> Decimal:
+        """The most rounding moves one written amount (nothing when money is written exact)."""
+        return Decimal(0) if self.money_places >= MONEY_PLACES else self._unit / 2
 
     def orders_of(self, account: str) -> list[str]:
         return list(self.account(account).orders)
@@ -186,16 +215,17 @@ class History:
                                  f"order {ident}: remains grew from {record.remains} to "
                                  f"{remains} while In progress", exchange))
         found += self._kept(exchange, record, status, charge, remains)
-        if charge is not None and record.charge is not None:
+        price = None if record.charge is None else self.written(record.charge)
+        if charge is not None and price is not None:
             if status in ("Partial", "Canceled"):
-                if not Decimal(0) <= charge <= record.charge:
+                if not Decimal(0) <= charge <= price:
                     found.append(finding("charge", "money",
                                          f"order {ident} ({status}) reports charge {charge}, "
-                                         f"outside [0, {record.charge}]", exchange))
-            elif charge != record.charge:
+                                         f"outside [0, {price}]", exchange))
+            elif charge != price:
                 found.append(finding("charge", "money",
                                      f"order {ident} reports charge {charge}, expected "
-                                     f"{record.charge} (rate × quantity / 1000, half-up)",
+                                     f"{price} (rate × quantity / 1000, half-up)",
                                      exchange))
         if remains is not None and record.quantity is not None:
             if remains > record.quantity:
@@ -215,24 +245,44 @@ class History:
         record.status = status if isinstance(status, str) else record.status
         record.remains = remains if remains is not None else record.remains
         record.reported = charge
+        record.bounds = self._bounds(record, status, charge, remains)
         record.seen_at = self.seq
         return found
 
+    def _allowed(self, record: OrderRecord, status: Any, remains: int | None) -> set[Decimal]:
+        """The exact charges the contract allows `record` in `status` (empty: not known).
+        A Partial keeps the original charge or charge × (quantity − remains) / quantity
+        (half-up, docs/PROTOCOL.md §6); a Canceled the original or 0; any other its price."""
+        if record.charge is None:
+            return set()
+        if status not in ("Partial", "Canceled"):
+            return {record.charge}
+        if status == "Canceled":
+            return {record.charge, Decimal(0)}
+        if remains is None or not record.quantity:
+            return set()
+        share = record.charge * max(remains, 0) / record.quantity
+        refund = share.quantize(FIVE_PLACES, ROUND_HALF_UP)
+        kept = record.charge * (record.quantity - max(remains, 0)) / record.quantity
+        return {record.charge, record.charge - refund, kept.quantize(FIVE_PLACES, ROUND_HALF_UP)}
+
+    def _bounds(self, record: OrderRecord, status: Any, charge: Decimal | None,
+                remains: int | None) -> tuple[Decimal, Decimal] | None:
+        """Least and most the exact charge behind the written `charge` can be."""
+        if charge is None:
+            return None
+        fits = [a for a in self._allowed(record, status, remains) if self.written(a) == charge]
+        if fits:
+            return min(fits), max(fits)
+        return charge - self.half_unit, charge + self.half_unit
+
     def _kept(self, exchange: Exchange, record: OrderRecord, status: Any,
               charge: Decimal | None, remains: int | None) -> list[Violation]:
-        """A Partial reports the original charge or charge × (quantity − remains) / quantity
-        (half-up, docs/PROTOCOL.md §6); a Canceled the original or 0."""
+        """A Partial or Canceled order reports one of the charges `_allowed` names, written."""
         if charge is None or record.charge is None or not record.quantity or \
                 status not in ("Partial", "Canceled") or (status == "Partial" and remains is None):
             return []
-        if status == "Canceled":
-            allowed = {record.charge, Decimal(0)}
-        else:
-            share = record.charge * max(remains or 0, 0) / record.quantity
-            refund = share.quantize(Decimal("0.00001"), ROUND_HALF_UP)
-            kept = record.charge * (record.quantity - max(remains or 0, 0)) / record.quantity
-            allowed = {record.charge, record.charge - refund,
-                       kept.quantize(Decimal("0.00001"), ROUND_HALF_UP)}
+        allowed = {self.written(a) for a in self._allowed(record, status, remains)}
         if charge in allowed:
             return []
         return [finding("partial_charge", "money",
@@ -327,18 +377,26 @@ class History:
         previous, account.last_balance = account.last_balance, (balance, self.seq)
         if account.opening is None:
             if not account.orders:
-                account.opening = balance
+                account.opening, account.opening_written = balance, True
             return found
         if previous is None or previous[0] != balance or account.last_spend > previous[1]:
             return found
         records = list(account.orders.values())
         if any(r.seen_at < previous[1] or r.reported is None for r in records):
             return found
-        charged = sum((r.reported for r in records if r.reported is not None), Decimal(0))
+        least = sum((r.bounds[0] for r in records if r.bounds), Decimal(0))
+        most = sum((r.bounds[1] for r in records if r.bounds), Decimal(0))
         expected = account.opening + account.top_ups
-        if balance + charged != expected:
+        # This balance, and the opening one when it was read, may each be off by half a unit;
+        # the charges' own rounding is in their bounds.
+        slack = (1 + account.opening_written) * self.half_unit
+        if balance + least - expected > slack or expected - (balance + most) > slack:
+            charges = f"{least}" if least == most else f"{least} to {most}"
+            explained = format((slack + most - least).normalize(), "f")
+            within = (f" (rounding to {self.money_places} decimals explains at most ± "
+                      f"{explained})" if self.half_unit else "")
             found.append(finding(
                 "money_conservation", "money",
-                f"balance {balance} + reported charges {charged} = {balance + charged}, but "
-                f"opening {account.opening} + top-ups {account.top_ups} = {expected}", exchange))
+                f"balance {balance} + reported charges {charges} ≠ opening {account.opening} "
+                f"+ top-ups {account.top_ups} = {expected}{within}", exchange))
         return found

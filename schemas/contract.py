@@ -92,9 +92,33 @@ def fingerprint(key: object) -> str:
     return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:_PRINT_CHARS]
 
 
+def is_secret(name: str) -> bool:
+    """Whether a parameter's value must never be shown: the secret parameters, and any name
+    that looks like one (`Key`, `api_key`, `apiKey`, `token`): a client that misspells the
+    name still sent its key."""
+    folded = name.casefold()
+    return folded in SECRET_PARAMS or "key" in folded or "token" in folded
+
+
 def redact(params: Mapping[str, Any]) -> dict[str, str]:
-    """`params` as strings, every secret replaced by the placeholder."""
-    return {k: (REDACTED if k in SECRET_PARAMS else str(v)) for k, v in params.items()}
+    """`params` as strings, every secret replaced by the placeholder, and the key's text
+    wherever else it was repeated (a key pasted into `link`) scrubbed too."""
+    secrets = [str(v) for k, v in params.items() if is_secret(k) and len(str(v)) >= 4]
+    if not secrets:
+        return {k: (REDACTED if is_secret(k) else str(v)) for k, v in params.items()}
+    from urllib.parse import quote, quote_plus
+
+    forms = {f.casefold() for s in secrets for f in (s, quote(s, safe=""), quote_plus(s))}
+    out = {}
+    for name, value in params.items():
+        text = str(value)
+        if is_secret(name):
+            out[name] = REDACTED
+        elif any(form in text.casefold() for form in forms):  # scrub only where it is
+            out[name] = scrub(text, secrets)
+        else:
+            out[name] = text
+    return out
 
 
 def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:

@@ -18,10 +18,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import bytecode_cache  # noqa: F401 - first: compiled modules are cached from here on
 import pytest
 from hypothesis import settings
 from smmkit.mock_server.core.config import Config
 from smmkit.mock_server.core.panel import Panel
+from suite_order import SLOWEST_FILES
 from support import ApiClient, manual_panel
 
 # pytester tests the kit's pytest plugin; pytest only accepts this in the top-level conftest.
@@ -55,3 +57,9 @@ def server() -> Iterator[Any]:
 def api(server: Any) -> ApiClient:
     server.panel.reset()
     return ApiClient(server.api_url, server.panel)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slowest files first (suite_order.py), the rest in collection order."""
+    rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable

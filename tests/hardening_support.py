@@ -155,15 +155,17 @@ def exchange(address: tuple[str, int], payload: bytes, *, half_close: bool = Fal
         with contextlib.suppress(TimeoutError, ConnectionResetError):
             while chunk := sock.recv(65536):
                 data += chunk
-                if _complete(data):
+                if _complete(data, head_request=payload.startswith(b"HEAD ")):
                     break
     return data
 
 
-def _complete(data: bytes) -> bool:
+def _complete(data: bytes, *, head_request: bool = False) -> bool:
     head, sep, body = data.partition(b"\r\n\r\n")
     if not sep:
         return False
+    if head_request:  # the answer to HEAD has no body, whatever its Content-Length says
+        return True
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":

@@ -1,6 +1,6 @@
 """The built-in server (serving/http1.py, the default) on a real port, through real clients.
 
-What a client sees of each connection-level fault, documented in docs/faults.md:
+What a client sees of each connection-level fault, documented in the README (`--server`):
 - `drop`: the connection is reset (TCP RST) before a byte of answer; nothing was done.
   requests raises ConnectionError, aiohttp ClientOSError / ServerDisconnectedError.
 - `lost_after_commit`: the same on the wire, but the action was carried out: an `add` is

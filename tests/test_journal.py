@@ -56,7 +56,10 @@ def test_any_client_string_is_recorded_and_read_back(action, name, value):
         [entry] = j.entries()
         assert entry["action"] == clean(action)
         assert entry["params"]["key"] == "***"
-        assert entry["params"][clean(f"p{name}")] == clean(value)
+        # the key's text is scrubbed wherever else it appears; a key-like name is a secret too
+        shown = "***" if contract.is_secret(f"p{name}") else \
+            clean(contract.scrub(value, [value]) if len(value) >= 4 else value)
+        assert entry["params"][clean(f"p{name}")] == shown
         assert entry["key_fingerprint"] == key_print(value)
     finally:
         store.close()

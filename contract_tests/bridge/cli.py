@@ -60,7 +60,7 @@ def proxy(upstream: str, host: str, port: int, dialect: str | None, allow_orders
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"smmkit proxy listening on {running.api_url} -> {upstream}")
-    click.echo(f"  verdicts: {running.url}/_proxy/exchanges"
+    click.echo(f"  verdicts: {running.url}/_proxy/  (JSON: {running.url}/_proxy/exchanges)"
                + (f"  recording: {record}" if record else ""))
     click.echo("  spending: " + (f"allowed within {budget}" if allow_orders else
                                  "refused (add/refill/cancel)"))
@@ -116,13 +116,16 @@ def pull(url: str, key: str, out: str, timeout: float) -> None:
               help="Most the spending script may cost on the live panel.")
 @click.option("--dialect", default=None, metavar="NAME|FILE",
               help="Dialect the fake answers in (default perfectpanel).")
+@click.option("--orders", default="", metavar="ID,ID,...",
+              help="Ids of your existing orders on the live panel, asked about read-only so "
+                   "their status spellings are compared (at most 50).")
 @click.option("--write-dialect", type=click.Path(dir_okay=False), default=None,
               help="Write the dialect file that makes the fake answer like the live panel.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the fidelity report as JSON here.")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 600))
 def diff(url: str, key: str, allow_orders: bool, budget: Decimal | None, dialect: str | None,
-         write_dialect: str | None, json_path: str | None, timeout: float) -> None:
+         orders: str, write_dialect: str | None, json_path: str | None, timeout: float) -> None:
     """Compare the fake with the live panel at URL, answer by answer; score its fidelity."""
     import json
     from pathlib import Path
@@ -137,7 +140,8 @@ def diff(url: str, key: str, allow_orders: bool, budget: Decimal | None, dialect
         raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="URL")
     try:
         fidelity = run_diff(HttpTarget(url, key, timeout=timeout), key=key, dialect=dialect,
-                            allow_orders=allow_orders, budget=budget or Decimal(0))
+                            allow_orders=allow_orders, budget=budget or Decimal(0),
+                            orders=[o for o in orders.split(",") if o.strip()])
         if write_dialect:
             name = Path(write_dialect).stem or "live"
             doc = infer_dialect(fidelity.pairs, name=name if _NAME.match(name) else "live")

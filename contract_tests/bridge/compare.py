@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from smmkit.contract_tests.bridge.statuses import canonical_status
 from smmkit.contract_tests.exchange import Exchange
 
 KINDS = ("transport", "shape", "type", "text", "spelling", "format", "value")
-INDEPENDENT = {"order", "refill", "start_count", "remains"}  # each panel numbers its own
+INDEPENDENT = frozenset({"order", "refill", "start_count", "remains"})  # each panel numbers its own
 MONEY = {"charge", "balance", "rate"}
 
 
@@ -72,7 +73,10 @@ def json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def compare(live: Exchange, fake: Exchange) -> list[Difference]:
+def compare(live: Exchange, fake: Exchange, *,
+            independent: frozenset[str] = frozenset()) -> list[Difference]:
+    """How `fake` differs from `live`; fields named in `independent` (beyond ids and counts)
+    are each panel's own there and compared by JSON type only."""
     found: list[Difference] = []
     if live.status != fake.status:
         found.append(Difference("transport", "status", live.status, fake.status))
@@ -85,18 +89,19 @@ def compare(live: Exchange, fake: Exchange) -> list[Difference]:
         if (a is _MISSING) != (b is _MISSING) or live.body != fake.body:
             found.append(Difference("shape", "$", live.text(80), fake.text(80)))
         return found
-    _walk(a, b, "$", "", found)
+    _walk(a, b, "$", "", found, INDEPENDENT | independent)
     return found
 
 
-def _walk(a: Any, b: Any, path: str, name: str, found: list[Difference]) -> None:
+def _walk(a: Any, b: Any, path: str, name: str, found: list[Difference],
+          independent: frozenset[str] = INDEPENDENT) -> None:
     ta, tb = json_type(a), json_type(b)
     if ta != tb:
         found.append(Difference("type", path, a, b))
         return
     if ta == "object" and _keyed_by_id(a, b):  # a multi status: each panel's own order ids
         for i, (x, y) in enumerate(zip(a.values(), b.values(), strict=True)):
-            _walk(x, y, f"{path}.{i}", "", found)
+            _walk(x, y, f"{path}.{i}", "", found, independent)
         return
     if ta == "object":
         for key in [*a, *(k for k in b if k not in a)]:
@@ -104,20 +109,21 @@ def _walk(a: Any, b: Any, path: str, name: str, found: list[Difference]) -> None
                 found.append(Difference("shape", f"{path}.{key}", a.get(key, _MISSING),
                                         b.get(key, _MISSING)))
             else:
-                _walk(a[key], b[key], f"{path}.{key}", key, found)
+                _walk(a[key], b[key], f"{path}.{key}", key, found, independent)
         return
     if ta == "array":
         if len(a) != len(b):
             found.append(Difference("shape", f"{path}[]", f"{len(a)} items", f"{len(b)} items"))
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            _walk(x, y, f"{path}[{i}]", name, found)
+            _walk(x, y, f"{path}[{i}]", name, found, independent)
         return
-    if a == b and str(a) == str(b) or name in INDEPENDENT:
+    if a == b and str(a) == str(b) or name in independent:
         return
     if name == "error":
         found.append(Difference("text", path, a, b))
     elif name == "status" and isinstance(a, str):
-        kind = "spelling" if _fold(a) == _fold(str(b)) else "value"
+        same = canonical_status(a)
+        kind = "spelling" if same is not None and same == canonical_status(b) else "value"
         found.append(Difference(kind, path, a, b))
     elif name in MONEY and _amount(a) is not None and _amount(a) == _amount(b):
         found.append(Difference("format", path, a, b))
@@ -127,10 +133,6 @@ def _walk(a: Any, b: Any, path: str, name: str, found: list[Difference]) -> None
 
 def _keyed_by_id(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return len(a) == len(b) > 0 and all(str(k).isdigit() for k in [*a, *b])
-
-
-def _fold(text: str) -> str:
-    return text.replace(" ", "").replace("_", "").lower().replace("cancelled", "canceled")
 
 
 def _amount(value: Any) -> Decimal | None:

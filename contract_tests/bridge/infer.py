@@ -13,7 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from smmkit.contract_tests.bridge.compare import parse
-from smmkit.contract_tests.bridge.diff import STATUSES, Pair
+from smmkit.contract_tests.bridge.diff import Pair
+from smmkit.contract_tests.bridge.statuses import canonical_status
 from smmkit.contract_tests.checks import error_texts_in
 from smmkit.schemas.dialects import builtin, load_dialect
 
@@ -24,10 +25,6 @@ def _type(value: Any) -> str | None:
     if isinstance(value, int):
         return "integer"
     return "string" if isinstance(value, str) else None
-
-
-def _fold(text: str) -> str:
-    return text.replace(" ", "").replace("_", "").lower().replace("cancelled", "canceled")
 
 
 class _Reader:
@@ -59,11 +56,9 @@ class _Reader:
             self.set("money", "decimals", max(5, len(fraction)))
 
     def status(self, value: Any) -> None:
-        if not isinstance(value, str) or value in STATUSES:
-            return
-        for canonical in STATUSES:
-            if _fold(canonical) == _fold(value):
-                self.set("statuses", canonical, value)
+        canonical = canonical_status(value)
+        if canonical is not None and value != canonical:
+            self.set("statuses", canonical, value)
 
     def error(self, pair: Pair) -> None:
         if pair.code is None:
@@ -139,6 +134,9 @@ class _READERS:
 
     @staticmethod
     def on_refill_status(r: _Reader, data: Any, pair: Pair) -> None:
+        if isinstance(data, dict):
+            r.status(data.get("status"))
         for item in data if isinstance(data, list) else ():
             if isinstance(item, dict):
                 r.typed("refill_statuses.refill", item.get("refill"))
+                r.status(item.get("status"))

@@ -14,7 +14,6 @@ import dataclasses
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from smmkit.contract_tests.bridge.dialect_view import canonical
@@ -109,27 +108,16 @@ class _Track:
         family = self.spec.schema_dialect
         found = [*(finding("dialect", "schema", problem, exchange) for problem in problems),
                  *exchange_checks(seen, dialect=family), *self.history.observe(seen)]
-        self._round_charges()
         return found
-
-    def _round_charges(self) -> None:
-        """A panel writing money with fewer than 5 decimals is held to each charge rounded
-        as it writes it: it cannot show more."""
-        assert self.spec is not None
-        places = int(self.spec.money["decimals"])
-        if places >= 5:
-            return
-        unit = Decimal(1).scaleb(-places)
-        for record in self.history.orders.values():
-            if record.charge is not None:
-                record.charge = record.charge.quantize(unit, rounding=ROUND_HALF_UP)
 
 
 def _track(dialect: str) -> _Track:
     if dialect in schemas.DIALECTS:
         return _Track(dialect, History(dialect=dialect))
     spec = load_dialect(dialect)
-    return _Track(spec.name, History(dialect=spec.schema_dialect), spec)
+    # Money written with the file's decimals: the History holds each amount to that rounding.
+    history = History(dialect=spec.schema_dialect, money_places=int(spec.money["decimals"]))
+    return _Track(spec.name, history, spec)
 
 
 @dataclass

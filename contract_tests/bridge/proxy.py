@@ -3,7 +3,8 @@
 The client talks to the proxy as to the panel. Each request is forwarded unchanged (method,
 query string, body, content type) to the upstream API URL and its answer relayed unchanged;
 the exchange is judged (`judge.Judge`), logged, kept in a journal served at
-`/_proxy/exchanges`, and written to the recording when there is one. Spending actions are
+`/_proxy/exchanges` and shown live on the page `/_proxy/` (`page.py`), and written to the
+recording when there is one. Spending actions are
 refused unless orders are allowed, and an `add` that would pass the budget is refused before
 it leaves. When the upstream times out the client gets what a panel behind a CDN sends then
 (a 524 HTML page); when it drops the connection, the client's connection is dropped too.
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from smmkit.contract_tests.bridge import page
 from smmkit.contract_tests.bridge.budget import Budget, PriceList, Refusal
 from smmkit.contract_tests.bridge.judge import (
     REFUSED,
@@ -112,7 +114,7 @@ class Proxy:
 
         request = Request(environ)
         request.max_content_length = MAX_BODY_BYTES  # chunked bodies are bounded too
-        if request.path.startswith("/_proxy/"):
+        if request.path == "/_proxy" or request.path.startswith("/_proxy/"):
             response = self._own(request)
         else:
             response = self._forward(request)
@@ -126,18 +128,34 @@ class Proxy:
     def _own(self, request: Any) -> Any:
         from werkzeug.wrappers import Response
 
-        if request.path.rstrip("/") != "/_proxy/exchanges":
+        path = request.path.rstrip("/")
+        if path == "/_proxy":
+            return page.respond(self, request)
+        if path.startswith("/_proxy/static/"):
+            found = page.static_file(path.removeprefix("/_proxy/static/"))
+            if found is not None:
+                return Response(found[0], 200, content_type=found[1])
+        if path != "/_proxy/exchanges":
             return _json({"error": "Not found"}, 404)
         try:
             since = int(request.args.get("since", "0"))
         except ValueError:
             return _json({"error": "since must be an integer"}, 400)
-        with self._lock:
-            entries = [e.to_json() for e in self.journal if e.seq > since]
+        try:
+            filters = page.Filters.from_args(request.args)
+        except page.FilterError as exc:
+            return _json({"error": str(exc)}, 400)
+        entries = [e for e in self.entries() if e["seq"] > since]
         body = self.scrub.text(json.dumps({"dialect": self.judge.current,
                                            "spent": str(self.budget.spent) if self.budget else None,
-                                           "exchanges": entries}))
+                                           "exchanges": [e for e in entries
+                                                         if filters.keeps(e)]}))
         return Response(body, 200, content_type="application/json")
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The journal as data, oldest first (key redacted; scrub texts before they leave)."""
+        with self._lock:
+            return [e.to_json() for e in self.journal]
 
     def summary(self) -> str:
         """One closing line: how many exchanges got which verdict, and what was spent."""

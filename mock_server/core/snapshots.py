@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from smmkit.mock_server.core import lifecycle as lc
@@ -72,6 +73,7 @@ def check_snapshot(data: Any, schema: Mapping[str, Mapping[str, tuple[str, bool]
         _check_rows(table, named, wall)
         tables[table] = (columns, rows)
     _check_links(tables)
+    _check_money(tables)
     return tables
 
 
@@ -157,3 +159,23 @@ def _check_links(tables: dict[str, tuple[list[str], list[list[Any]]]]) -> None:
     for table in ("orders", "refills", "ledger"):
         if table in tables and not ids(table, "account_id") <= accounts:
             raise ValueError(f"{table} refer to accounts the snapshot does not have")
+
+
+def _check_money(tables: dict[str, tuple[list[str], list[list[Any]]]]) -> None:
+    """The conservation law across tables: for every account, balance + the charges its
+    orders keep (charge - refunded) = opening + top-ups. A snapshot with an order dropped or
+    a balance edited would otherwise be restored and serve a store that breaks it (fuzz)."""
+    def named(table: str) -> list[dict[str, Any]]:
+        columns, rows = tables[table]
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    kept: dict[Any, Decimal] = {}
+    for order in named("orders"):
+        kept[order["account_id"]] = kept.get(order["account_id"], Decimal(0)) \
+            + Decimal(order["charge"]) - Decimal(order["refunded"])
+    for account in named("accounts"):
+        balance, spent = Decimal(account["balance"]), kept.get(account["id"], Decimal(0))
+        if balance + spent != Decimal(account["opening"]) + Decimal(account["topups"]):
+            raise ValueError(
+                f"account {account['id']}: balance {account['balance']} + kept charges "
+                f"{spent} is not opening {account['opening']} + top-ups {account['topups']}")

@@ -31,23 +31,31 @@ import time
 from collections import deque
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from smmkit.mock_server.core.errors import error_text
 from smmkit.mock_server.serving.framing import Verdict, verdict
 from smmkit.mock_server.serving.lifeline import die_with_parent
+from smmkit.schemas import contract
 from werkzeug.http import HTTP_STATUS_CODES
 
 HEADER_TIMEOUT = 10.0  # seconds for a request head, from the connection's first wait
 BODY_TIMEOUT = 30.0  # more seconds for the body, once the head is in
 MAX_CONNECTIONS = 4096  # per worker; the listen backlog holds the rest
-_KEY = re.compile(r"(key=)[^&\s'\"]*", re.IGNORECASE)
+_PAIR = re.compile(r"([^?&\s'\"=]+)=([^&\s]*)")
 
 
 def redact(text: str) -> str:
-    """`...?key=abc&action=x` → `...?key=***&action=x` (a key never reaches a log line)."""
-    return _KEY.sub(r"\1***", text)
+    """`...?key=abc&action=x` -> `...?key=***&action=x` (a key never reaches a log line): every
+    pair whose name, percent-decoded, is a secret (`key`, `k%65y`, `Key`, `api_key`) loses its
+    whole value, quotes included."""
+    def hide(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"{name}=***" if contract.is_secret(unquote(name)) else match.group(0)
+
+    return _PAIR.sub(hide, text)
 
 
 class _RedactKeys(logging.Filter):

@@ -89,12 +89,12 @@ def key_print(key: object) -> str | None:
 
 
 def redact(params: dict[str, str]) -> dict[str, str]:
+    """The parameters as the journal keeps them: secrets out (contract.redact), long values
+    cut, every string storable."""
     out = {}
-    for name, value in params.items():
-        value = value if isinstance(value, str) else str(value)
+    for name, value in contract.redact(params).items():
         text = value if len(value) <= MAX_PARAM_CHARS else value[:MAX_PARAM_CHARS] + "…"
-        out[clean(name[:200])] = contract.REDACTED if name in contract.SECRET_PARAMS \
-            else clean(text)
+        out[clean(name[:200])] = clean(text)
     return out
 
 

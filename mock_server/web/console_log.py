@@ -42,8 +42,8 @@ _STYLES = {name: Style.parse(spec) for name, spec in {
 def summarize_params(params: Mapping[str, str]) -> str:
     """`service=1 link=https://… quantity=100`: every parameter but the key and the action."""
     parts = []
-    for name, value in params.items():
-        if name in ("key", "action"):
+    for name, value in contract.redact(params).items():
+        if name == "action" or contract.is_secret(name):
             continue
         value = value if len(value) <= 40 else value[:39] + "…"
         parts.append(f"{name}={value}")

@@ -69,4 +69,4 @@ def test_an_unreadable_dialect_file_is_a_usage_error(live: Any, key: str, tmp_pa
     bad.write_text("{nope")
     result = CliRunner().invoke(check, [live().api_url, "--key", key, "--dialect", str(bad)])
     assert result.exit_code == 2
-    assert "is not JSON" in result.output
+    assert "is not JSON" in " ".join(result.output.split())  # wrapped to the terminal's width

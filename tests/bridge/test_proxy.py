@@ -196,6 +196,9 @@ def test_bad_requests_to_the_proxy_itself_get_json_errors(proxied: Any, key: str
     post(proxy.api_url, key=key, action="services")
     later = requests.get(f"{proxy.url}/_proxy/exchanges", params={"since": "1"}, timeout=10)
     assert [e["action"] for e in later.json()["exchanges"]] == ["services"]
+    only = requests.get(f"{proxy.url}/_proxy/exchanges", params={"action": "balance"},
+                        timeout=10)
+    assert [e["action"] for e in only.json()["exchanges"]] == ["balance"]
 
 
 def test_an_unusable_upstream_or_dialect_is_refused_at_start() -> None:

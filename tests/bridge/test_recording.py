@@ -74,6 +74,10 @@ def test_the_key_reaches_no_artifact_and_verdicts_replay(secret_panel: Any,
             requests.post(url, data={"key": SECRET, "action": "balance"})
         journal = requests.get(url.removesuffix("/api/v2") + "/_proxy/exchanges").text
         (tmp_path / "exchanges.json").write_text(journal)
+        base = url.removesuffix("/api/v2")
+        (tmp_path / "page.html").write_text(requests.get(f"{base}/_proxy/").text)
+        (tmp_path / "region.html").write_text(
+            requests.get(f"{base}/_proxy/", headers={"X-Fragment": "1"}).text)
     finally:
         stop(proc, out)
     live = [json.loads(line)["extra"]["verdict"] for line in record.read_text().splitlines()]
@@ -93,7 +97,8 @@ def test_the_key_reaches_no_artifact_and_verdicts_replay(secret_panel: Any,
     artifacts = sorted(p for p in tmp_path.iterdir() if p.is_file() and p.suffix != ".json"
                        or p.name in ("run.jsonl", "offline.json", "exchanges.json"))
     assert {p.name for p in artifacts} >= {"run.jsonl", "stdout", "stderr", "exchanges.json",
-                                           "offline.json", "check-output"}
+                                           "offline.json", "check-output", "page.html",
+                                           "region.html"}
     for artifact in artifacts:
         assert SECRET not in artifact.read_text("utf-8", "replace"), artifact.name
     assert "https://instagram.com/***" in record.read_text()  # scrubbed out of a link too

@@ -1,7 +1,8 @@
 """The configuration files fuzzed through `build_panel` and the app (issue 16 item 6): an
-accounts or catalogue file, mutated from the shipped ones or any JSON or any bytes, is either
-refused with a ValueError naming the problem (what `smmkit serve` prints as one line) or
-gives a panel whose every action answers JSON below 500 and keeps the conservation law."""
+accounts, catalogue or dialect file (`--accounts`, `--catalog`, `--dialect FILE`), mutated
+from the shipped ones or any JSON or any bytes, is either refused with a ValueError naming
+the problem (what `smmkit serve` prints as one line) or gives a panel whose every action
+answers JSON below 500 and keeps the conservation law."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from smmkit.mock_server.core.config import Config, build_panel
 from smmkit.mock_server.web.app import create_app
+from smmkit.schemas.dialects import BUILTIN, DialectError, load_dialect
 from werkzeug.test import Client
 
 SHIPPED = {name: json.loads(resources.files("smmkit.mock_server").joinpath(
     f"data/{name}.json").read_text("utf-8")) for name in ("accounts", "catalog")}
+DIALECTS = {name: json.loads(resources.files("smmkit.schemas").joinpath(
+    f"_dialects/{name}.json").read_text("utf-8")) for name in BUILTIN}
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(10**20), 10**20),
               st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
@@ -96,3 +100,72 @@ def test_any_catalogue_file(tmp_path_factory: Any, catalog: bytes) -> None:
     path = Path(tmp_path_factory.mktemp("cfg")) / "catalog.json"
     path.write_bytes(catalog)
     _check_panel(Config(db=":memory:", clock="manual", catalog=str(path)))
+
+
+def _known(docs: list[Any]) -> dict[str, list[Any]]:
+    """Every entry name seen in a section of the shipped dialects, with the values seen."""
+    seen: dict[str, list[Any]] = {}
+    for doc in docs:
+        for section, entries in doc.items():
+            if isinstance(entries, dict):
+                for name, value in entries.items():
+                    seen.setdefault(f"{section}.{name}", []).append(value)
+    return seen
+
+
+KNOWN = _known(list(DIALECTS.values()))
+TEXTS = sorted({v for vs in KNOWN.values() for v in vs if isinstance(v, str)})
+
+
+def _like(draw: st.DrawFn, value: Any) -> Any:
+    """Mostly a value of the same kind (what a person editing the file would write), now and
+    then any JSON."""
+    if draw(st.integers(0, 7)) == 0:
+        return draw(json_values)
+    if isinstance(value, bool):
+        return draw(st.booleans())
+    if isinstance(value, int):
+        return draw(st.integers(-3, 30))
+    if isinstance(value, str):
+        return draw(st.one_of(st.sampled_from(TEXTS), st.text(max_size=12)))
+    return draw(json_values)
+
+
+@st.composite
+def dialect_documents(draw: st.DrawFn) -> bytes:
+    """A shipped dialect with 1-4 entries set, dropped or added (names the shipped dialects
+    use, values mostly of the right kind), or any JSON, or any bytes."""
+    kind = draw(st.sampled_from(["mutated", "mutated", "mutated", "mutated", "json", "bytes"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=80))
+    if kind == "json":
+        return json.dumps(draw(json_values)).encode()
+    doc: dict[str, Any] = json.loads(json.dumps(DIALECTS[draw(st.sampled_from(BUILTIN))]))
+    doc["name"] = draw(st.sampled_from(["fuzzed", "fuzzed", "fuzzed", "perfectpanel", ""]))
+    if draw(st.booleans()):
+        doc["extends"] = draw(st.sampled_from([*BUILTIN, "fuzzed", "nope"]))
+    for _ in range(draw(st.integers(1, 4))):
+        path = draw(st.sampled_from(sorted(KNOWN)))
+        section, name = path.split(".", 1)
+        entries = doc.setdefault(section, {})
+        if not isinstance(entries, dict):
+            continue
+        action = draw(st.sampled_from(["set", "set", "set", "drop"]))
+        if action == "drop":
+            entries.pop(name, None)
+        else:
+            entries[name] = _like(draw, draw(st.sampled_from(KNOWN[path])))
+    return json.dumps(doc).encode()
+
+
+@fuzz_settings()
+@given(dialect=dialect_documents())
+def test_any_dialect_file(tmp_path_factory: Any, dialect: bytes) -> None:
+    path = Path(tmp_path_factory.mktemp("cfg")) / "dialect.json"
+    path.write_bytes(dialect)
+    try:
+        load_dialect(path)  # what `smmkit serve --dialect FILE` checks before it starts
+    except DialectError as exc:
+        assert str(exc).strip()
+        return
+    _check_panel(Config(db=":memory:", clock="manual", dialect=str(path)))

@@ -250,7 +250,10 @@ class Served:
 
     def __init__(self, app: Any) -> None:
         self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # serve_forever looks for shutdown() every poll_interval: 0.5 s by default, which each
+        # stop() waited out (about half a second per broken panel in the kit's tests).
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={
+            "poll_interval": 0.05}, daemon=True)
         self.thread.start()
         host, port = self.server.server_address[:2]
         self.api_url = f"http://{host}:{port}/api/v2"

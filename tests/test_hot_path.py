@@ -1,0 +1,199 @@
+"""The shortcuts of the hot path give exactly what the long way gives.
+
+- `storage/read_cache.py`: a panel whose reads come from per-thread copies answers like a
+  panel that queries every time, whatever another connection (another worker) commits in
+  between — a model-based test over random sequences of writes from two panels on one store.
+- The WAL-index header: every commit from another connection changes the epoch, checkpoints
+  and WAL restarts included.
+- `web/dialects.encode` (orjson) writes json.dumps's bytes for every body an answer can hold.
+- `web/api._from_form`'s split writes parse_qsl's dict for every body without escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from smmkit.mock_server.core import steering
+from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
+from smmkit.mock_server.core.errors import PanelError
+from smmkit.mock_server.core.faults import FaultBook
+from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.storage.read_cache import CachedReads, DirectReads
+from smmkit.mock_server.storage.sqlite import Store
+from smmkit.mock_server.web.api import _from_form
+from smmkit.mock_server.web.dialects import encode
+
+# ------------------------------------------------------------------ the read cache
+
+
+class TwoWorkers(RuleBasedStateMachine):
+    """`cached` and `writer` are two panels on one store file, like two worker processes;
+    `truth` reads the same file with no cache at all. After every step, what `cached` answers
+    must be what `truth` answers."""
+
+    @initialize()
+    def start(self) -> None:
+        import tempfile
+
+        self.dir = tempfile.mkdtemp(prefix="smmkit-hot-")
+        db = str(Path(self.dir) / "p.db")
+        self.cached = build_panel(Config(db=db, clock="manual"))
+        self.writer = build_panel(Config(db=db, clock="manual"))
+        self.truth = build_panel(Config(db=db, clock="manual"))
+        self.truth.reads = DirectReads(self.truth.store)
+        assert isinstance(self.cached.reads, CachedReads)
+        self.orders: list[int] = []
+        self.keys = [DEMO_KEY]
+
+    def teardown(self) -> None:
+        for panel in (getattr(self, "cached", None), getattr(self, "writer", None),
+                      getattr(self, "truth", None)):
+            if panel is not None:
+                panel.store.close()
+
+    def _panel(self, which: bool) -> Panel:
+        return self.cached if which else self.writer
+
+    @rule(which=st.booleans(), n=st.integers(0, 10_000), service=st.sampled_from(["1", "3"]))
+    def add(self, which: bool, n: int, service: str) -> None:
+        try:
+            self.orders.append(self._panel(which).add_order(
+                DEMO_KEY, {"service": service, "link": f"https://x.com/{n}", "quantity": "100"}))
+        except PanelError:
+            pass
+
+    @rule(which=st.booleans(), amount=st.sampled_from(["5", "0.00001", "-1"]))
+    def top_up(self, which: bool, amount: str) -> None:
+        try:
+            self._panel(which).top_up(DEMO_KEY, amount)
+        except (ValueError, PanelError):
+            pass
+
+    @rule(which=st.booleans(), seconds=st.sampled_from([1, 30, 600, 86_400]))
+    def advance(self, which: bool, seconds: int) -> None:
+        self._panel(which).advance(seconds)
+
+    @precondition(lambda self: self.orders)
+    @rule(which=st.booleans(), data=st.data())
+    def cancel(self, which: bool, data: st.DataObject) -> None:
+        try:
+            self._panel(which).cancel(DEMO_KEY, [data.draw(st.sampled_from(self.orders))])
+        except PanelError:  # a disabled key
+            pass
+
+    @rule(which=st.booleans(), n=st.integers(0, 99))
+    def new_account(self, which: bool, n: int) -> None:
+        key = f"key-{n}"
+        try:
+            self._panel(which).create_account(key, "3")
+            self.keys.append(key)
+        except ValueError:
+            pass
+
+    @rule(enabled=st.booleans())
+    def enable(self, enabled: bool) -> None:
+        steering.update_account(self.writer, DEMO_KEY, {"enabled": enabled})
+
+    @rule(armed=st.booleans())
+    def fault(self, armed: bool) -> None:
+        book = FaultBook(self.writer.store)
+        book.clear()
+        if armed:
+            book.add({"kind": "rate_limit", "action": "status"})
+
+    @rule()
+    def reset(self) -> None:
+        self.writer.reset()
+        self.orders.clear()
+        self.keys = [DEMO_KEY]
+
+    @invariant()
+    def cached_answers_are_the_true_ones(self) -> None:
+        if not hasattr(self, "cached"):
+            return
+        for key in self.keys:
+            assert _answers(self.cached, key, self.orders) == _answers(self.truth, key,
+                                                                       self.orders)
+
+
+def _answers(panel: Panel, key: str, orders: list[int]) -> tuple:
+    with panel.request() as moment:
+        try:
+            balance = panel.balance(key)
+            views = panel.order_statuses(key, orders)
+        except PanelError as exc:
+            return (moment.due, moment.faults, type(exc).__name__)
+        shown = {i: v if not isinstance(v, PanelError) else type(v).__name__
+                 for i, v in views.items()}
+        return (moment.due, moment.faults, balance, shown, sorted(panel.catalog()))
+
+
+TwoWorkers.TestCase.settings = settings(max_examples=20, stateful_step_count=25,
+                                        deadline=None)
+TestTwoWorkers = TwoWorkers.TestCase
+
+
+def test_the_epoch_moves_with_every_commit_elsewhere_checkpoints_included(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "p.db")
+    other = sqlite3.connect(tmp_path / "p.db", isolation_level=None)
+    try:
+        seen = {store.epoch()}
+        for n in range(40):
+            other.execute("UPDATE meta SET value = ? WHERE name = 'x'", (str(n),))
+            other.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('x', ?)", (str(n),))
+            if n % 7 == 0:
+                other.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL starts over
+            epoch = store.epoch()
+            assert epoch not in seen, n
+            seen.add(epoch)
+            assert store.epoch() == epoch  # and stays while nothing is committed
+    finally:
+        other.close()
+        store.close()
+
+
+# ------------------------------------------------------------------ wire format shortcuts
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2 ** 70), 2 ** 70),
+                         st.text(st.characters(codec="utf-8"), max_size=12))
+bodies = st.recursive(json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    max_leaves=12)
+
+
+@settings(max_examples=300)
+@given(bodies)
+def test_encode_writes_what_json_writes(body: object) -> None:
+    assert encode(body) == json.dumps(body, separators=(",", ":")).encode("ascii")
+
+
+@pytest.mark.parametrize("body", [{"balance": Decimal("1")}, {1: "x"}])
+def test_encode_refuses_or_falls_back_like_json(body: object) -> None:
+    try:
+        expected = json.dumps(body, separators=(",", ":")).encode("ascii")
+    except TypeError:
+        with pytest.raises(TypeError):
+            encode(body)
+        return
+    assert encode(body) == expected
+
+
+form_text = st.text(st.characters(codec="utf-8", exclude_characters="%+"), max_size=60)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.tuples(form_text, form_text), max_size=6).map(
+    lambda pairs: "&".join(f"{a}={b}" if b else a for a, b in pairs)) | form_text)
+def test_the_form_split_is_parse_qsl(text: str) -> None:
+    raw = text.encode("utf-8", "surrogateescape")
+    expected = dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape"))
+    assert _from_form(raw) == expected
