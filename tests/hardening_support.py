@@ -1,5 +1,6 @@
 """Helpers for the hardening tests: `smmkit serve` as a real process on a real port, a raw
-socket client, and reads of the store the server writes.
+socket client, and reads of the store the server writes. With SMMKIT_TEST_ENGINE=postgres the
+store is a PostgreSQL schema of its own (tests/engines.py), else an SQLite file beside the log.
 
 A module of its own (not conftest) so test files and the fuzz suite can import it by name.
 The server's stderr goes to a file, never a pipe: a chatty server must not block on a full
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from engines import engine_store
 
 DEMO_KEY = "smmkit-demo-key"
 ADMIN_TOKEN = "hardening-token"
@@ -32,11 +34,11 @@ JSON_EDGE = ("builtin", "gunicorn")
 
 
 class Serve:
-    """`smmkit serve --port 0` in its own process group, stderr to `<db>.log`."""
+    """`smmkit serve --port 0` in its own process group, stderr to `<server>.log`."""
 
     def __init__(self, tmp: Path, server: str = "builtin", *extra: str,
                  workers: int = 2) -> None:
-        self.db = tmp / f"{server}.db"
+        self.db: Path | str = engine_store(tmp / f"{server}.db")
         self.log = tmp / f"{server}.log"
         self.server = server
         argv = [sys.executable, "-c", "from smmkit.cli import main; main()", "serve",
@@ -90,8 +92,18 @@ class Serve:
     def reset(self) -> None:
         assert self.control("POST", "/reset").status_code < 300
 
+    def _read(self) -> Any:
+        """A connection of our own to the store, for one consistent read."""
+        if isinstance(self.db, str):
+            import psycopg
+
+            return psycopg.connect(self.db, autocommit=True)
+        return contextlib.closing(sqlite3.connect(self.db, timeout=30))
+
     def db_rows(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with contextlib.closing(sqlite3.connect(self.db, timeout=30)) as db:
+        if isinstance(self.db, str):
+            sql = sql.replace("?", "%s")
+        with self._read() as db:
             return db.execute(sql, args).fetchall()
 
     def orders(self) -> int:
@@ -100,8 +112,9 @@ class Serve:
     def conserved(self) -> bool:
         """For every account, in one read of the store: balance + Σ kept charges = opening +
         top-ups (a refund moves money between the two sides in one transaction)."""
-        with contextlib.closing(sqlite3.connect(self.db, timeout=30)) as db:
-            db.execute("BEGIN")
+        with self._read() as db:
+            db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if isinstance(self.db, str)
+                       else "BEGIN")
             accounts = db.execute("SELECT id, balance, opening, topups FROM accounts").fetchall()
             kept: dict[int, Decimal] = {}
             for account, charge, refunded in db.execute(

@@ -20,7 +20,7 @@ from smmkit.mock_server.core.clock import real_clock
 from smmkit.mock_server.core.errors import PanelError
 from smmkit.mock_server.core.money import refund_for
 from smmkit.mock_server.core.panel import AccountSpec, Panel
-from smmkit.mock_server.storage.sqlite import Store
+from smmkit.mock_server.storage import engines
 
 KEY = "cancel-key"
 CANCELABLE = [s for s in load_catalog() if s.cancel]
@@ -83,7 +83,7 @@ class Wall:
 def test_acknowledged_cancels_end_canceled_or_partial_at_every_speed(
         service, quantity: int, speed: float, when: float, late: float, seed: int) -> None:
     wall = Wall()
-    store = Store(":memory:")
+    store = engines.open_store(":memory:")  # the engine under test (tests/engines.py)
     panel = Panel(store, seed=seed, accounts=[AccountSpec(KEY, Decimal("100000"))],
                   catalog=load_catalog(), clock=real_clock(speed, wall=wall), wall=wall)
     try:

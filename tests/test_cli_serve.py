@@ -30,8 +30,8 @@ def banner(server, timeout: float = 10) -> list[str]:
     return lines
 
 
-def test_serve_prints_url_keys_and_catalogue_then_stops_on_ctrl_c() -> None:
-    server = start_serve("--port", "0", "--db", ":memory:", "--workers", "1")
+def test_serve_prints_url_keys_and_catalogue_then_stops_on_ctrl_c(serve_db: str) -> None:
+    server = start_serve("--port", "0", "--db", serve_db, "--workers", "1")
     try:
         assert re.fullmatch(r"smmkit fake panel listening on http://127\.0\.0\.1:\d+/api/v2\n",
                             server.first_line), server.first_line
@@ -44,7 +44,9 @@ def test_serve_prints_url_keys_and_catalogue_then_stops_on_ctrl_c() -> None:
         assert f"catalogue: {len(load_catalog())} services, from defaults" in text
         assert "accounts:  from defaults" in text
         assert "answers:   dialect perfectpanel, canonical" in text
-        assert "(throw-away)" in text
+        # a throw-away SQLite store says so; a PostgreSQL one is named by its URL
+        shown = "(throw-away)" if serve_db == ":memory:" else f"store:     {serve_db}\n"
+        assert shown in text
         wait_ready(server.url)
         body = requests.post(server.url, data={"key": DEMO_KEY, "action": "services"},
                              timeout=10).json()
@@ -59,8 +61,8 @@ def test_serve_prints_url_keys_and_catalogue_then_stops_on_ctrl_c() -> None:
         requests.post(server.url, data={"key": DEMO_KEY, "action": "balance"}, timeout=2)
 
 
-def test_python_dash_m_serves() -> None:
-    server = start_serve("--port", "0", "--db", ":memory:", "--workers", "1", module=True)
+def test_python_dash_m_serves(serve_db: str) -> None:
+    server = start_serve("--port", "0", "--db", serve_db, "--workers", "1", module=True)
     try:
         assert "listening on http://" in server.first_line
         wait_ready(server.url)
@@ -83,8 +85,8 @@ def test_console_script_version_and_help() -> None:
         assert variable in out.stdout
 
 
-def test_port_in_use_names_the_port_and_suggests_port_0() -> None:
-    first = start_serve("--port", "0", "--db", ":memory:", "--workers", "1")
+def test_port_in_use_names_the_port_and_suggests_port_0(serve_db: str) -> None:
+    first = start_serve("--port", "0", "--db", serve_db, "--workers", "1")
     try:
         port = re.search(r":(\d+)/api/v2", first.url).group(1)
         out = subprocess.run([sys.executable, "-m", "smmkit.mock_server", "--port", port, "--db",
@@ -102,8 +104,8 @@ def test_port_in_use_names_the_port_and_suggests_port_0() -> None:
                              "answers:   dialect seed, canonical"]),
     (["--robust"], ["answers:   dialect perfectpanel, robust (seeded awkward-but-valid answers"]),
 ])
-def test_the_banner_says_what_the_wire_says(args, lines) -> None:
-    server = start_serve("--port", "0", "--db", ":memory:", "--workers", "1", *args)
+def test_the_banner_says_what_the_wire_says(serve_db, args, lines) -> None:
+    server = start_serve("--port", "0", "--db", serve_db, "--workers", "1", *args)
     try:
         text = "".join(banner(server))
         for line in lines:
@@ -117,15 +119,15 @@ def test_the_banner_says_what_the_wire_says(args, lines) -> None:
         assert server.stop() == 0
 
 
-def test_options_come_from_smmkit_serve_variables(tmp_path) -> None:
-    env = {"SMMKIT_SERVE_PORT": "0", "SMMKIT_SERVE_DB": str(tmp_path / "env.db"),
+def test_options_come_from_smmkit_serve_variables(tmp_path, store_db) -> None:
+    env = {"SMMKIT_SERVE_PORT": "0", "SMMKIT_SERVE_DB": store_db,
            "SMMKIT_SERVE_DIALECT": "seed", "SMMKIT_SERVE_WORKERS": "1",
            "SMMKIT_ADMIN_TOKEN": "from-env"}
     server = start_serve(env=env)
     try:
         text = "".join(banner(server))
         wait_ready(server.url)
-        assert f"store:     {tmp_path / 'env.db'}" in text
+        assert f"store:     {store_db}" in text
         assert "dialect seed" in text and "Bearer from-env" in text
     finally:
         assert server.stop() == 0

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from engines import engine_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smmkit.mock_server.core.config import DEMO_KEY
@@ -139,7 +140,7 @@ def test_a_stalled_console_drops_lines_instead_of_stalling_requests(monkeypatch)
 
 
 def _serve(*args: str):
-    proc = start_serve("--port", "0", "--db", ":memory:", *args)
+    proc = start_serve("--port", "0", "--db", engine_store(":memory:"), *args)
     wait_ready(proc.url)
     return proc
 

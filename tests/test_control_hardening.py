@@ -8,7 +8,6 @@ reset) before the control plane validated its input and ran reset and deletion a
 from __future__ import annotations
 
 import copy
-import sqlite3
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from engines import table_rows
 from smmkit.mock_server.core.config import DEMO_KEY, Config
 from smmkit.mock_server.serving.server import start_background
 
@@ -46,10 +46,8 @@ def api(server: Any, key: str = DEMO_KEY, **params: Any) -> requests.Response:
 
 
 def tables(server: Any) -> dict[str, list[tuple]]:
-    """Every table of the store, read through a connection of our own."""
-    with sqlite3.connect(server.panel.store.path) as db:
-        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {n: db.execute(f"SELECT * FROM {n} ORDER BY rowid").fetchall() for n in names}
+    """Every table of the store, on either engine (tests/engines.py)."""
+    return table_rows(server.panel.store)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from engines import placeholders
 from smmkit.mock_server.core import steering
 from smmkit.mock_server.core.config import DEMO_KEY, Config
 from smmkit.mock_server.storage.journal import key_print
@@ -230,7 +231,8 @@ def test_forcing_partial_refunds_and_the_overview_shows_the_law(app, client, pan
 def test_a_broken_conservation_law_is_shown(app, client, panel):
     place(app)
     with panel.store.transaction() as db:  # money appears from nowhere
-        db.execute("UPDATE accounts SET balance = '5000' WHERE key = ?", (DEMO_KEY,))
+        db.execute(placeholders(panel.store, "UPDATE accounts SET balance = '5000' WHERE key = ?"),
+                   (DEMO_KEY,))
     assert "BROKEN" in client.get(f"{BASE}/").text
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from engines import sqlite_only
 from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
 from smmkit.mock_server.core.panel import Panel
 
@@ -44,6 +45,7 @@ def _wait(condition: Any, timeout: float = 5.0) -> bool:
     return condition()
 
 
+@sqlite_only("it stores text in a money column, which PostgreSQL's NUMERIC refuses outright")
 def test_the_booker_survives_an_error_and_books_later(fast_panel: Panel,
                                                       capfd: pytest.CaptureFixture) -> None:
     panel = fast_panel
@@ -63,6 +65,7 @@ def test_the_booker_survives_an_error_and_books_later(fast_panel: Panel,
     assert audit["balance"] + audit["charges"] == audit["opening"] + audit["topups"]
 
 
+@sqlite_only("the journal's file beside the SQLite store is made unwritable")
 def test_a_committed_add_is_answered_when_the_journal_cannot_write(tmp_path: Path) -> None:
     from smmkit.mock_server.serving.server import start_background
 

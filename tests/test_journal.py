@@ -11,6 +11,7 @@ import time
 
 import pytest
 import requests
+from engines import engine_store, sqlite_only
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smmkit.mock_server.core.config import DEMO_KEY
@@ -21,6 +22,9 @@ from smmkit.schemas import contract
 from support import start_serve, wait_ready
 
 TOKEN = "journal-test-token"
+# The unit tests below are of journal.py, the files beside an SQLite store; the PostgreSQL
+# journal (a table) has its own in tests/pg. The real `smmkit serve` tests run on both engines.
+SQLITE_JOURNAL = sqlite_only("a unit test of the SQLite journal's files (PostgreSQL's: tests/pg)")
 
 
 @pytest.fixture
@@ -41,6 +45,7 @@ def record(j: Journal, **params: str) -> None:
 client_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
 
 
+@SQLITE_JOURNAL
 @settings(max_examples=60, deadline=None)
 @given(action=client_text, name=client_text, value=client_text)
 def test_any_client_string_is_recorded_and_read_back(action, name, value):
@@ -60,6 +65,7 @@ def test_any_client_string_is_recorded_and_read_back(action, name, value):
         store.close()
 
 
+@SQLITE_JOURNAL
 def test_a_lone_surrogate_is_shown_escaped_not_lost(journal):
     record(journal, action="\ud800", link="https://x.test/\udcff")
     [entry] = journal.entries()
@@ -67,6 +73,7 @@ def test_a_lone_surrogate_is_shown_escaped_not_lost(journal):
     assert journal.entries(action="\ud800")[0]["id"] == entry["id"]
 
 
+@SQLITE_JOURNAL
 def test_the_flusher_survives_a_failing_flush_and_releases_the_lock(journal, monkeypatch, capsys):
     """A failure inside the write transaction is logged, rolled back, and the next round works."""
     record(journal, action="balance")
@@ -90,6 +97,7 @@ def test_the_flusher_survives_a_failing_flush_and_releases_the_lock(journal, mon
     assert [e["action"] for e in journal.entries()] == ["balance"]
 
 
+@SQLITE_JOURNAL
 def test_the_flusher_thread_keeps_running_after_failures(journal, monkeypatch):
     failures = []
     real = Journal._ingest
@@ -111,6 +119,7 @@ def test_the_flusher_thread_keeps_running_after_failures(journal, monkeypatch):
     assert len(failures) == 3 and rows == 1  # it failed three times, then copied the entry
 
 
+@SQLITE_JOURNAL
 def test_bounded_to_the_newest_entries(journal):
     for i in range(120):
         record(journal, action="balance", n=str(i))
@@ -121,6 +130,7 @@ def test_bounded_to_the_newest_entries(journal):
     assert [int(e["params"]["n"]) for e in entries] == list(range(70, 120))
 
 
+@SQLITE_JOURNAL
 def test_filters_and_cursor(journal):
     record(journal, action="balance", key="k1")
     record(journal, action="add", key="k2")
@@ -138,6 +148,7 @@ def test_filters_and_cursor(journal):
     assert [e["action"] for e in journal.entries()] == ["status"]
 
 
+@SQLITE_JOURNAL
 def test_a_large_log_is_emptied_once_copied(journal, monkeypatch):
     monkeypatch.setattr(journal_module, "ROTATE_BYTES", 2000)
     for i in range(40):
@@ -148,6 +159,7 @@ def test_a_large_log_is_emptied_once_copied(journal, monkeypatch):
     assert len(journal.entries(limit=1000)) == 41
 
 
+@SQLITE_JOURNAL
 def test_concurrent_threads_never_lose_or_split_entries(journal):
     journal.limit = 10_000
 
@@ -164,6 +176,7 @@ def test_concurrent_threads_never_lose_or_split_entries(journal):
     assert len(seen) == 800
 
 
+@SQLITE_JOURNAL
 def test_an_unreadable_line_is_skipped_and_logged(journal, capsys):
     record(journal, action="balance")
     os.write(journal._fd, b"not json\n")
@@ -177,7 +190,7 @@ def test_an_unreadable_line_is_skipped_and_logged(journal, capsys):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    db = tmp_path_factory.mktemp("journal") / "panel.db"
+    db = engine_store(tmp_path_factory.mktemp("journal") / "panel.db")
     proc = start_serve("--port", "0", "--db", str(db), "--admin-token", TOKEN, "--quiet")
     base = proc.url.rsplit("/api/v2", 1)[0]
     wait_ready(proc.url)
@@ -223,6 +236,7 @@ def test_a_lone_surrogate_request_does_not_wedge_the_server(served):
     assert json.dumps(entries)  # every entry is plain, encodable JSON
 
 
+@SQLITE_JOURNAL
 def test_a_collected_journal_closes_its_log_and_its_store_removes_them():
     import gc
 
@@ -241,6 +255,7 @@ def test_a_collected_journal_closes_its_log_and_its_store_removes_them():
     assert not logs.exists()
 
 
+@SQLITE_JOURNAL
 def test_two_journals_on_one_store_keep_each_others_logs():
     """An app built twice on one panel: collecting one journal leaves the other working."""
     import gc
@@ -261,6 +276,7 @@ def test_two_journals_on_one_store_keep_each_others_logs():
     assert not logs.exists()
 
 
+@SQLITE_JOURNAL
 def test_a_dead_workers_log_is_copied_then_removed(journal):
     """A persistent store keeps the logs of workers from earlier runs until they are copied."""
     import subprocess

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engines import engine_store
 from smmkit.schemas import contract
 
 SECRET = "sk-live-0123456789abcdef"
@@ -117,7 +118,7 @@ class Logged:
         self.out, self.err = tmp / "stdout.log", tmp / "stderr.log"
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "smmkit", "serve", "--db", str(tmp / "p.db"), "--port",
+                [sys.executable, "-m", "smmkit", "serve", "--db", str(engine_store(tmp / "p.db")), "--port",
                  "0", "--workers", "1", "--server", server, "--accounts", str(accounts),
                  "--log", "--log-format", log_format],
                 stdout=out, stderr=err, start_new_session=True,

@@ -12,7 +12,7 @@ from smmkit.mock_server.core.config import DEMO_KEY
 from smmkit.mock_server.core.errors import PanelError
 from smmkit.mock_server.core.money import charge_for, refund_for
 from smmkit.mock_server.core.panel import FIRST_ORDER_ID, AccountSpec, Panel
-from smmkit.mock_server.storage.sqlite import Store
+from smmkit.mock_server.storage import engines
 from support import KEYS, SECOND_KEY, conserved, manual_panel, order_count
 
 DAY = 86_400
@@ -43,7 +43,8 @@ def all_conserved(panel: Panel) -> None:
 
 
 def custom_panel(*services: Service, balance: str = "100") -> Panel:
-    return Panel(Store(":memory:"), seed=1, accounts=[AccountSpec("k", Decimal(balance))],
+    store = engines.open_store(":memory:")  # the engine under test (tests/engines.py)
+    return Panel(store, seed=1, accounts=[AccountSpec("k", Decimal(balance))],
                  catalog=services, clock=manual_clock())
 
 

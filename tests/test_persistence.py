@@ -17,7 +17,7 @@ from support import KEYS, start_serve, wait_ready
 INCORRECT = {"error": "Incorrect order ID"}
 
 
-def audit_file(path: Path, key: str) -> dict[str, Decimal]:
+def audit_file(path: Path | str, key: str) -> dict[str, Decimal]:
     panel = build_panel(Config(db=str(path), clock="manual"))
     try:
         return panel.audit(key)
@@ -76,8 +76,8 @@ def test_concurrent_adds_spend_exactly_the_balance() -> None:
         running.stop()
 
 
-def test_state_survives_a_restart(tmp_path: Path) -> None:
-    db = tmp_path / "panel.db"
+def test_state_survives_a_restart(store_db: str) -> None:
+    db = store_db
     first = start_serve("--port", "0", "--db", str(db), "--workers", "1")
     try:
         wait_ready(first.url)
@@ -112,8 +112,8 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert second.stop() == 0
 
 
-def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    db = tmp_path / "panel.db"
+def test_sigkill_mid_load_loses_nothing_acknowledged(store_db: str) -> None:
+    db = store_db
     server = start_serve("--port", "0", "--db", str(db), "--workers", "2", "--threads", "8")
     acknowledged: list[int] = []
     lock = threading.Lock()

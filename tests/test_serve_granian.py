@@ -5,12 +5,13 @@ from __future__ import annotations
 import signal
 
 import requests
+from engines import engine_store
 from smmkit.mock_server.core.config import DEMO_KEY
 from support import start_serve, wait_ready
 
 
 def test_granian_serves_the_same_panel_and_refuses_drop_faults(tmp_path):
-    server = start_serve("--port", "0", "--db", str(tmp_path / "g.db"), "--workers", "2",
+    server = start_serve("--port", "0", "--db", str(engine_store(tmp_path / "g.db")), "--workers", "2",
                          "--server", "granian", "--admin-token", "granian-token")
     try:
         wait_ready(server.url)

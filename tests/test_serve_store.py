@@ -12,6 +12,7 @@ import sys
 import time
 
 import requests
+from engines import sqlite_only
 from smmkit.mock_server.core.catalog import load_catalog
 from smmkit.mock_server.core.config import DEMO_KEY
 from smmkit.mock_server.serving.store_files import store_files
@@ -52,8 +53,8 @@ def write(path, data) -> str:
     return str(path)
 
 
-def test_explicit_files_apply_to_an_existing_store_and_omitted_ones_keep_it(tmp_path):
-    db = tmp_path / "panel.db"
+def test_explicit_files_apply_to_an_existing_store_and_omitted_ones_keep_it(tmp_path, store_db):
+    db = store_db
     accounts = write(tmp_path / "accounts.json", [{"key": "k1", "balance": "10.00"},
                                                   {"key": "k2", "balance": "5", "currency": "EUR"}])
     catalog = write(tmp_path / "catalog.json", SHIPPED[:3])
@@ -91,8 +92,8 @@ def test_explicit_files_apply_to_an_existing_store_and_omitted_ones_keep_it(tmp_
         assert server.stop() == 0
 
 
-def test_a_bad_file_changes_nothing_in_the_store(tmp_path):
-    db = tmp_path / "panel.db"
+def test_a_bad_file_changes_nothing_in_the_store(tmp_path, store_db):
+    db = store_db
     server, _ = serve(db)
     assert server.stop() == 0
     bad = write(tmp_path / "c.json", [{**SHIPPED[0], "spede": 5}])
@@ -107,6 +108,7 @@ def test_a_bad_file_changes_nothing_in_the_store(tmp_path):
         assert server.stop() == 0
 
 
+@sqlite_only("--fresh deletes a store's files; on PostgreSQL it is refused (tests/pg)")
 def test_fresh_starts_over_from_the_defaults(tmp_path):
     db = tmp_path / "panel.db"
     accounts = write(tmp_path / "a.json", [{"key": "k1", "balance": "10"}])
@@ -123,6 +125,7 @@ def test_fresh_starts_over_from_the_defaults(tmp_path):
         assert server.stop() == 0
 
 
+@sqlite_only("`smmkit reset --db` removes a store's files; PostgreSQL has none")
 def test_reset_removes_every_file_of_the_store(tmp_path):
     db = tmp_path / "panel.db"
     server, _ = serve(db)
@@ -137,6 +140,7 @@ def test_reset_removes_every_file_of_the_store(tmp_path):
     assert smmkit("reset", "--db", str(db)).stdout == f"nothing to remove: no store at {db}\n"
 
 
+@sqlite_only("a lock file guards an SQLite store; many servers on one PostgreSQL is the point")
 def test_a_second_server_on_a_served_store_is_refused_naming_the_first(tmp_path):
     db = tmp_path / "panel.db"
     first, _ = serve(db)
@@ -157,8 +161,8 @@ def test_a_second_server_on_a_served_store_is_refused_naming_the_first(tmp_path)
     assert second.stop() == 0
 
 
-def test_one_servers_workers_share_the_store(tmp_path):
-    db = tmp_path / "panel.db"
+def test_one_servers_workers_share_the_store(tmp_path, store_db):
+    db = store_db
     server = start_serve("--port", "0", "--db", str(db), "--workers", "3")
     try:
         wait_ready(server.url)

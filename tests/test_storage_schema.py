@@ -1,5 +1,7 @@
 """The store's schema version and the migration of a 0.1 store (a real file written by 0.1's
-code: fixtures/stores/panel-0.1.db, made by fixtures/stores/make_store_0_1.py)."""
+code: fixtures/stores/panel-0.1.db, made by fixtures/stores/make_store_0_1.py). The 0.1 file
+and the version pragma are SQLite's by nature; the id sequences are checked on either engine
+(tests/engines.py), PostgreSQL's schema version in tests/pg/test_pg_store.py."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import shutil
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from engines import is_postgres_store, sqlite_only
 from smmkit.mock_server.core import steering
 from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
 from smmkit.mock_server.storage.schema import SCHEMA_VERSION
@@ -16,6 +20,14 @@ from smmkit.mock_server.storage.sqlite import Store, StoreError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stores" / "panel-0.1.db"
 TABLES = ("state", "accounts", "services", "orders", "refills", "ledger", "faults")
+
+
+def _around(path: str, postgres: bool) -> Any:
+    if postgres:
+        import psycopg
+
+        return psycopg.connect(path, autocommit=True)
+    return sqlite3.connect(path)
 
 
 def rows(path: Path) -> dict[str, list[tuple]]:
@@ -30,6 +42,7 @@ def old_store(tmp_path: Path) -> Path:
     return path
 
 
+@sqlite_only("the 0.1 store is an SQLite file")
 def test_the_fixture_is_a_0_1_store() -> None:
     """The test below would prove nothing on a file that is already current."""
     with sqlite3.connect(FIXTURE) as db:
@@ -40,6 +53,7 @@ def test_the_fixture_is_a_0_1_store() -> None:
         assert db.execute("SELECT COUNT(*) FROM refills").fetchone()[0] == 1
 
 
+@sqlite_only("the 0.1 store is an SQLite file")
 def test_opening_a_0_1_store_migrates_it_and_keeps_everything(old_store: Path) -> None:
     before = rows(old_store)
     panel = build_panel(Config(db=str(old_store), clock="manual"))
@@ -66,6 +80,7 @@ def test_opening_a_0_1_store_migrates_it_and_keeps_everything(old_store: Path) -
         panel.store.close()
 
 
+@sqlite_only("the 0.1 store is an SQLite file")
 def test_reopening_a_migrated_store_changes_nothing(old_store: Path) -> None:
     Store(old_store).close()
     once = rows(old_store)
@@ -75,6 +90,7 @@ def test_reopening_a_migrated_store_changes_nothing(old_store: Path) -> None:
     assert rows(old_store) == once
 
 
+@sqlite_only("SQLite's PRAGMA user_version (PostgreSQL's: tests/pg)")
 def test_a_new_store_is_created_at_the_current_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "new.db")
     try:
@@ -87,6 +103,7 @@ def test_a_new_store_is_created_at_the_current_version(tmp_path: Path) -> None:
         store.close()
 
 
+@sqlite_only("SQLite's PRAGMA user_version (PostgreSQL's: tests/pg)")
 def test_a_store_from_a_newer_smmkit_is_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     Store(path).close()
@@ -97,8 +114,8 @@ def test_a_store_from_a_newer_smmkit_is_refused_by_name(tmp_path: Path) -> None:
     assert str(path) in str(info.value) and "newer smmkit" in str(info.value)
 
 
-def test_ids_are_never_reused_after_reset_or_deletion(tmp_path: Path) -> None:
-    panel = build_panel(Config(db=str(tmp_path / "p.db"), clock="manual"))
+def test_ids_are_never_reused_after_reset_or_deletion(store_db: str) -> None:
+    panel = build_panel(Config(db=store_db, clock="manual"))
     try:
         params = {"service": "1", "link": "https://a.com/x", "quantity": "100"}
         first = panel.add_order(DEMO_KEY, params)
@@ -118,8 +135,8 @@ def test_ids_are_never_reused_after_reset_or_deletion(tmp_path: Path) -> None:
         panel.store.close()
 
 
-def test_restoring_an_older_snapshot_does_not_rewind_ids(tmp_path: Path) -> None:
-    panel = build_panel(Config(db=str(tmp_path / "p.db"), clock="manual"))
+def test_restoring_an_older_snapshot_does_not_rewind_ids(store_db: str) -> None:
+    panel = build_panel(Config(db=store_db, clock="manual"))
     try:
         saved = steering.snapshot(panel)
         params = {"service": "1", "link": "https://a.com/x", "quantity": "100"}
@@ -131,12 +148,13 @@ def test_restoring_an_older_snapshot_does_not_rewind_ids(tmp_path: Path) -> None
         panel.store.close()
 
 
-def test_rows_written_around_the_store_do_not_collide_with_new_ids(tmp_path: Path) -> None:
+def test_rows_written_around_the_store_do_not_collide_with_new_ids(store_db: str) -> None:
     """bench/populate.py bulk-inserts orders with plain SQL; the next open must skip them."""
-    path = tmp_path / "p.db"
+    path = store_db
     panel = build_panel(Config(db=str(path), clock="manual"))
+    postgres = is_postgres_store(panel.store)
     panel.store.close()
-    with sqlite3.connect(path) as db:
+    with _around(path, postgres) as db:  # a connection of its own, not the store's
         db.execute("INSERT INTO orders (id, account_id, service_id, link, charge, total, "
                    "per_run, runs, interval, created_at, start_at, unit_seconds, outcome, "
                    "delivered_final, start_count, final_status, final_remains, "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engines import query, sqlite_only
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -64,11 +65,11 @@ def test_steering_uses_no_private_name_of_the_panel() -> None:
 
 
 def ledger_agrees(panel: Panel) -> None:
-    db = panel.store.connection()
-    for account_id, balance, opening in db.execute(
-            "SELECT id, balance, opening FROM accounts").fetchall():
-        booked = sum((Decimal(amount) for (amount,) in db.execute(
-            "SELECT amount FROM ledger WHERE account_id = ?", (account_id,))), Decimal(0))
+    for account_id, balance, opening in query(panel.store,
+                                              "SELECT id, balance, opening FROM accounts"):
+        booked = sum((Decimal(amount) for (amount,) in query(
+            panel.store, "SELECT amount FROM ledger WHERE account_id = ?", (account_id,))),
+            Decimal(0))
         assert Decimal(balance) == Decimal(opening) + booked
 
 
@@ -146,6 +147,7 @@ def count_statements(panel: Panel, call: Any) -> list[str]:
     return seen
 
 
+@sqlite_only("SQLite's read cache, counted with its trace callback (psycopg has none)")
 def test_status_and_balance_polls_cost_no_query_while_nothing_changed() -> None:
     """The hot path (storage/read_cache.py): a poll reads what it needs once, and while no
     connection commits, the same poll again costs no SQL statement at all; a commit elsewhere
@@ -183,19 +185,20 @@ def test_status_and_balance_polls_cost_no_query_while_nothing_changed() -> None:
 
 
 @pytest.mark.parametrize("currency", ["dollars", "usd", "US", "US1", "", 840])
-def test_a_bad_currency_in_an_accounts_file_is_refused_by_value(tmp_path: Path,
+def test_a_bad_currency_in_an_accounts_file_is_refused_by_value(tmp_path: Path, store_db: str,
                                                                 currency: Any) -> None:
     accounts = tmp_path / "accounts.json"
     accounts.write_text(json.dumps([{"key": "k1", "balance": "10", "currency": currency}]))
     with pytest.raises(ValueError) as info:
-        build_panel(Config(db=str(tmp_path / "p.db"), clock="manual", accounts=str(accounts)))
+        build_panel(Config(db=store_db, clock="manual", accounts=str(accounts)))
     assert repr(str(currency) if currency == 840 else currency) in str(info.value) or \
         str(currency) in str(info.value)
     assert "ISO 4217" in str(info.value) and "'k1'" in str(info.value)
 
 
-def test_a_bad_currency_is_refused_on_an_existing_store_too(tmp_path: Path) -> None:
-    db = str(tmp_path / "p.db")
+def test_a_bad_currency_is_refused_on_an_existing_store_too(tmp_path: Path,
+                                                            store_db: str) -> None:
+    db = store_db
     build_panel(Config(db=db, clock="manual")).store.close()
     accounts = tmp_path / "accounts.json"
     accounts.write_text(json.dumps([{"key": "later", "balance": "1", "currency": "dollars"}]))
@@ -203,11 +206,11 @@ def test_a_bad_currency_is_refused_on_an_existing_store_too(tmp_path: Path) -> N
         build_panel(Config(db=db, clock="manual", accounts=str(accounts)))
 
 
-def test_serve_names_the_bad_currency_in_one_line(tmp_path: Path) -> None:
+def test_serve_names_the_bad_currency_in_one_line(tmp_path: Path, store_db: str) -> None:
     accounts = tmp_path / "accounts.json"
     accounts.write_text(json.dumps([{"key": "k1", "balance": "10", "currency": "dollars"}]))
     result = subprocess.run([sys.executable, "-m", "smmkit", "serve", "--db",
-                             str(tmp_path / "p.db"), "--accounts", str(accounts), "--port", "0"],
+                             store_db, "--accounts", str(accounts), "--port", "0"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "'dollars'" in result.stderr, result.stderr
@@ -228,6 +231,7 @@ def test_control_and_core_refuse_a_bad_currency() -> None:
         panel.store.close()
 
 
+@sqlite_only("SQLite keeps a connection per thread; PostgreSQL's go back to the pool per call")
 def test_a_transaction_left_open_by_a_failure_never_serves_a_stale_snapshot() -> None:
     """Issue 16: after a failed call a thread's connection kept its old snapshot, and orders
     acknowledged since then answered "Incorrect order ID" on that thread."""

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from smmkit.mock_server.core.config import DEFAULT_PORT, Config, sources, store_has_state
 from smmkit.mock_server.core.panel import Panel
-from smmkit.mock_server.storage.engines import describe, is_postgres
+from smmkit.mock_server.storage.engines import describe, is_postgres, require_current
 from smmkit.mock_server.storage.sqlite import default_db_path
 from smmkit.mock_server.web.dialects import Dialect
 
@@ -78,10 +78,16 @@ def _dialect(ctx: click.Context, param: click.Parameter, value: str) -> str:
               type=click.Choice(["text", "json"]),
               help="text: aligned, coloured on a terminal; json: one JSON object per line.")
 # -- end of the request log options
+# -- --no-migrate (issue 15): for operators who run `smmkit db upgrade` themselves
+@click.option("--no-migrate", "no_migrate", is_flag=True, envvar="SMMKIT_NO_MIGRATE",
+              help="Never create or migrate the store's tables: a store not at this smmkit's "
+                   "schema version stops start-up (run `smmkit db upgrade` first). Also "
+                   "SMMKIT_NO_MIGRATE=1.")
+# -- end of --no-migrate
 def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | None, seed: int,
           speed: float, workers: int, threads: int, dialect: str, server: str, robust: bool,
           admin_token: str | None, fresh: bool, log: bool | None = None,
-          log_format: str = "text") -> None:
+          log_format: str = "text", no_migrate: bool = False) -> None:
     """Start the fake panel (default http://127.0.0.1:8080/api/v2).
 
     An explicit --accounts or --catalog applies to an existing store too (accounts upserted
@@ -100,6 +106,11 @@ def serve(host: str, port: int, db: str, accounts: str | None, catalog: str | No
                                                                   admin_token=admin_token)
     lock = None
     try:
+        if no_migrate:  # before the lock file and --fresh: a refused start creates nothing
+            if fresh:
+                raise click.UsageError("--fresh creates a new store, which --no-migrate "
+                                       "refuses: use one of them")
+            require_current(db)
         if is_postgres(db):  # many servers on one database is the point: no lock file
             if fresh:
                 raise click.UsageError("--fresh deletes an SQLite store's files; a PostgreSQL "

@@ -93,6 +93,25 @@ def inspect(url: str) -> dict[str, Any]:
     return info
 
 
+# -- `smmkit serve --no-migrate` (issue 15): refuse a store this smmkit would have to migrate
+def require_current(url: str) -> None:
+    """Raise OSError (one line, naming the store without its password) unless the store at
+    `url` is at this smmkit's schema version; reads only, so nothing is created or migrated.
+    A throw-away `:memory:` store is always new and always allowed. A newer version is left
+    to opening the store, which refuses it with its own message."""
+    if str(url) == ":memory:":
+        return
+    found = inspect(url)
+    version, current = found["version"], found["current_version"]
+    if version >= current:
+        return
+    state = "has no smmkit tables" if version == 0 else f"is at schema version {version}"
+    raise OSError(f"the store {found['location']} {state}, this smmkit needs schema version "
+                  f"{current}, and --no-migrate does not migrate on start: run `smmkit db "
+                  "upgrade` on it first")
+# -- end of --no-migrate
+
+
 def _counts(conn: Any) -> dict[str, int]:
     return {table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             for table in ("accounts", "orders", "refills")}

@@ -148,6 +148,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, migrate: bool = True, pool_size: int = POOL_SIZE) -> None:
         self.path = url  # what a worker process reopens; print `display`, never this
+        self.closed = False  # set by close(): background threads (the booker) stop using it
         self.display = redacted(url)
         self.ops = postgres_tables
         self._pool_size = pool_size
@@ -272,6 +273,7 @@ class PostgresStore:
                 return
 
     def close(self) -> None:
+        self.closed = True
         self._close_pool()
         _STORES.discard(self)
 

@@ -87,8 +87,9 @@ def pulse(db: Db, wall: float) -> Row | None:
 
 
 def pulse_parts(db: Db) -> tuple[Any, ...] | None:
-    """What the pulse is computed from (the SQLite store's read cache uses it; PostgreSQL
-    answers the pulse itself, `DirectReads`): anchors, earliest unsettled due_at, faults."""
+    """What the pulse is computed from (tables.pulse_parts, for SQLite's read cache; kept here
+    so the two engines offer the same operations): the clock's anchors, the earliest due_at of
+    an unsettled order (None: none), and whether any fault is armed."""
     rows = db.execute("SELECT anchor_wall, anchor_panel, speed, frozen, "
                       "(SELECT MIN(due_at) FROM orders WHERE due_at IS NOT NULL), "
                       "EXISTS(SELECT 1 FROM faults) FROM state").fetchall()

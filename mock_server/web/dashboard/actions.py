@@ -184,10 +184,12 @@ def timeline(panel: Panel, order_: dict[str, Any]) -> list[dict[str, Any]]:
     # The ledger (charges, refunds) and the settled time are read from the store, read-only:
     # the order view gives the planned end, not when a forced status took effect.
     db = panel.store.connection()
-    rows = db.execute("SELECT at, kind, amount FROM ledger WHERE order_id = ? ORDER BY id",
-                      (order_["order"],)).fetchall()
-    settled = db.execute("SELECT final_at FROM orders WHERE id = ?",
-                         (order_["order"],)).fetchone()
+    # -- issue 15: no `?` placeholder (psycopg writes `%s`); the id is an int, inlined as one
+    order_id = int(order_["order"])
+    rows = db.execute("SELECT at, kind, amount FROM ledger WHERE order_id = "
+                      f"{order_id} ORDER BY id").fetchall()
+    settled = db.execute(f"SELECT final_at FROM orders WHERE id = {order_id}").fetchone()
+    # -- end of issue 15
     for at, kind, amount in rows:
         events.append({"at": at, "what": kind, "status": "", "remains": "",
                        "money": f"{kind} {format_money(Decimal(amount))}"})
