@@ -100,8 +100,8 @@ def run_master(sockets: list[socket.socket], endpoint: Any, wsgi: Any, *, thread
                 pid, _status = os.waitpid(-1, 0)
             except (ChildProcessError, _Stopping):
                 break
-            index = children.pop(pid, None)
-            if index is not None and not stopping:
+            index = children.pop(pid, -1)
+            if index >= 0 and not stopping:
                 pause = RESTART_PAUSE - (time.monotonic() - last_restart)
                 if pause > 0:
                     time.sleep(pause)

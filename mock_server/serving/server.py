@@ -99,7 +99,7 @@ def _serve_builtin(config: Config, announce: Callable[[Panel, str], None] | None
     prefork.py). The fastest of the three, and it can drop connections for every fault kind."""
     from smmkit.mock_server.serving.lifeline import mark_root
     from smmkit.mock_server.serving.prefork import listening_sockets, run_master
-    from smmkit.mock_server.web.app import create_app
+    from smmkit.mock_server.web.app import Dispatcher, create_app
 
     mark_root()
     sockets = listening_sockets(config.host, config.port, max(1, config.workers))
@@ -112,7 +112,9 @@ def _serve_builtin(config: Config, announce: Callable[[Panel, str], None] | None
         announce(panel, f"http://{shown}:{port}")
     from smmkit.mock_server.storage.engines import is_postgres
 
-    run_master(sockets, app.wsgi_app.endpoint, app.wsgi_app, threads=config.threads,
+    dispatcher = app.wsgi_app
+    assert isinstance(dispatcher, Dispatcher)  # create_app installs it
+    run_master(sockets, dispatcher.endpoint, dispatcher, threads=config.threads,
                inline_api=not is_postgres(str(panel.store.path)))
 
 

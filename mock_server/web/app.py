@@ -109,7 +109,7 @@ class ApiEndpoint:
         except StoreUnavailable as exc:  # the database is away: the panel's failure answer
             return store_unavailable(exc)
 
-    def _resume(self, then: Callable[[], Reply], params: Params, fault: Fault | None,
+    def _resume(self, then: Callable[[], Reply], params: Params | None, fault: Fault | None,
                 started: float) -> Reply:
         try:
             with self.api.panel.request() as moment:
