@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS journal_sources (name TEXT PRIMARY KEY, offset INTEGE
 MAX_BODY_CHARS = 65_536
 MAX_PARAM_CHARS = 4_096
 FLUSH_SECONDS = 0.5
-ROTATE_BYTES = 1 << 20  # a worker empties its log (once copied) beyond this size
+ROTATE_BYTES = 8 << 20  # a worker starts a new log beyond this size (the old one goes once copied)
+RETIRED = ".done"  # `<log>.done`: its writer has moved on to a new file
 COLUMNS = ("at", "wall", "action", "key_print", "params", "status", "body", "latency_ms",
            "fault", "service_type")
 
@@ -218,7 +219,7 @@ class Journal:
                 continue
             end = data.rfind(b"\n") + 1  # a line still being written waits for the next time
             if end == 0:
-                if not data and _dead(path.name):
+                if not data and (_dead(path.name) or Path(f"{path}{RETIRED}").exists()):
                     self._forget_log(db, path)
                 continue
             lines = data[:end].splitlines()
@@ -240,20 +241,28 @@ class Journal:
                        (self.limit,))
 
     def _forget_log(self, db: sqlite3.Connection, path: Path) -> None:
-        """A dead worker's empty, fully copied log is removed."""
+        """A fully copied log whose writer is gone (or has moved on to a new file) is removed."""
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{RETIRED}").unlink()
         db.execute("DELETE FROM journal_sources WHERE name = ?", (path.name,))
 
     def _rotate_own_log(self) -> None:
-        """Empty this worker's log once it is large and everything in it has been copied."""
-        path = self._log_path
-        if self._fd is None or path is None or os.fstat(self._fd).st_size < ROTATE_BYTES:
-            return
-        with self._append_lock, self._transaction() as db:
-            self._ingest(db)
-            db.execute("UPDATE journal_sources SET offset = 0 WHERE name = ?", (path.name,))
-            os.ftruncate(self._fd, 0)
+        """Retire this worker's log once it is large: the next entry starts a new file, and
+        the old one is removed once every line of it has been copied. Only the swap of the file
+        holds the append lock (a request waits microseconds, never for the copying: copying a
+        1 MB log while holding it stalled answers for seconds)."""
+        with self._append_lock:
+            path, fd = self._log_path, self._fd
+            if fd is None or path is None or os.fstat(fd).st_size < ROTATE_BYTES:
+                return
+            Path(f"{path}{RETIRED}").touch()
+            self._fd, self._log_path = None, None
+            with contextlib.suppress(ValueError):
+                self._open_fds.remove(fd)
+            os.close(fd)
+        self.flush()  # copies it to its end, and so removes it
 
     def flush_in_background(self) -> None:
         """One flusher round; whatever goes wrong is logged, never raised."""
