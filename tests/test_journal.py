@@ -85,6 +85,7 @@ def test_the_flusher_survives_a_failing_flush_and_releases_the_lock(journal, mon
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(journal, "_ingest", broken)
+    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 10)  # the round retires and copies
     journal.flush_in_background()  # must not raise
     assert calls and "disk on fire" in capsys.readouterr().err
     monkeypatch.undo()
@@ -109,6 +110,7 @@ def test_the_flusher_thread_keeps_running_after_failures(journal, monkeypatch):
         return real(self, db)
 
     monkeypatch.setattr(journal_module, "FLUSH_SECONDS", 0.02)
+    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 10)  # every round retires the log
     monkeypatch.setattr(Journal, "_ingest", sometimes)
     record(journal, action="balance")  # starts the flusher
     deadline = time.monotonic() + 5

@@ -4,11 +4,14 @@ Read-your-writes with any number of workers, and no lock on the hot path:
 - a request appends one JSON line to its worker's own log file (`<db>.journal.d/<pid>-*.log`)
   with a single `os.write` before its answer is sent — no SQLite, nothing to wait for;
 - readers (the control API, `smmkit ctl journal`, the dashboard) first *ingest*: in one SQLite
-  transaction on `<db>.journal` they copy every log's new complete lines into the `journal`
-  table and remember how far each file was read. So whatever was answered is readable;
-- each worker's flusher thread ingests every 0.5 s, trims the table to `limit` entries and
-  empties its own log once it is large. It catches and logs every exception and keeps running,
-  and every transaction it opens ends (commit or rollback): it cannot die holding the lock.
+  transaction on `<db>.journal` they copy every log's new complete lines (at most the newest
+  `limit` of each) into the `entries` table and remember how far each file was read. So
+  whatever was answered is readable, and the copying is paid for only while someone reads;
+- each worker's flusher thread looks at its own log every 0.5 s and, once it is past
+  ROTATE_BYTES, retires it: a new file for new entries, the old one copied (its newest `limit`
+  lines) and removed. It catches and logs every exception and keeps running, and every
+  transaction it opens ends (commit or rollback): it cannot die holding the lock.
+  (Copying every line every 0.5 s cost a worker more than the requests it journalled.)
 
 Everything a client can send is storable: strings are cleaned of lone surrogates (which UTF-8
 and SQLite refuse) before they are written. The key is never stored: parameters keep `key` as
@@ -60,7 +63,7 @@ CREATE TABLE IF NOT EXISTS journal_sources (name TEXT PRIMARY KEY, offset INTEGE
 MAX_BODY_CHARS = 65_536
 MAX_PARAM_CHARS = 4_096
 FLUSH_SECONDS = 0.5
-ROTATE_BYTES = 8 << 20  # a worker starts a new log beyond this size (the old one goes once copied)
+ROTATE_BYTES = 32 << 20  # a worker starts a new log beyond this (the old one goes once copied)
 RETIRED = ".done"  # `<log>.done`: its writer has moved on to a new file
 COLUMNS = ("at", "wall", "action", "key_print", "params", "status", "body", "latency_ms",
            "fault", "service_type")
@@ -201,11 +204,18 @@ class Journal:
 
     def flush(self) -> None:
         """Copy every worker's new complete lines into the table (one transaction)."""
+        self._local.retired = []  # per thread: readers of several threads flush at once
         with self._transaction() as db:
             self._ingest(db)
+        for path in self._local.retired:  # copied and committed: the files can go
+            for name in (path, Path(f"{path}{RETIRED}")):
+                with contextlib.suppress(FileNotFoundError):
+                    name.unlink()
 
     def _ingest(self, db: sqlite3.Connection) -> None:
         offsets = dict(db.execute("SELECT name, offset FROM journal_sources").fetchall())
+        gone = [(name,) for name in offsets if not (self.logs / name).exists()]
+        db.executemany("DELETE FROM journal_sources WHERE name = ?", gone)  # removed files
         rows: list[tuple[float, str]] = []
         for path in sorted(self.logs.glob("*.log")):
             start = offsets.get(path.name, 0)
@@ -222,6 +232,11 @@ class Journal:
                 if not data and (_dead(path.name) or Path(f"{path}{RETIRED}").exists()):
                     self._forget_log(db, path)
                 continue
+            if end == len(data) and Path(f"{path}{RETIRED}").exists():
+                # a retired log read to its end: its writer has moved on, so the file goes once
+                # this transaction has committed (its offset row stays until then: a reader in
+                # another worker never copies it twice)
+                self._local.retired.append(path)
             lines = data[:end].splitlines()
             # older lines than the newest `limit` would be trimmed at once: not copied
             rows.extend((_wall(line), line.decode("utf-8", "replace"))
@@ -262,15 +277,15 @@ class Journal:
             with contextlib.suppress(ValueError):
                 self._open_fds.remove(fd)
             os.close(fd)
-        self.flush()  # copies it to its end, and so removes it
 
     def flush_in_background(self) -> None:
         """One flusher round; whatever goes wrong is logged, never raised."""
         if not os.path.exists(self.path):
             return  # the store was closed and its throw-away files removed
         try:
-            self.flush()
             self._rotate_own_log()
+            if any(self.logs.glob(f"*{RETIRED}")):  # copied to their end, then removed
+                self.flush()
         except Exception:  # noqa: BLE001 - the flusher must outlive any failure
             _log("flushing failed (will retry):\n" + traceback.format_exc(limit=3))
 
@@ -309,6 +324,7 @@ class Journal:
         return entry
 
     def clear(self) -> None:
+        self._local.retired = []
         with self._transaction() as db:
             self._ingest(db)  # what was logged so far is cleared too
             db.execute("DELETE FROM entries")
