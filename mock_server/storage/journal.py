@@ -22,6 +22,7 @@ is computed when the journal is read, not on the hot path.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -122,8 +123,16 @@ class Journal:
         if store.temporary:  # the logs of a throw-away store go with the store, not a journal:
             # another journal on the same store may still have to copy them
             weakref.finalize(store, _remove_logs, str(self.logs), os.getpid())
-        self._db().execute("PRAGMA journal_mode=WAL")
-        self._db().executescript(SCHEMA)
+        # Workers that start together (granian's) would race on switching the file to WAL and
+        # on its schema ("database is locked", which SQLite does not retry for that switch):
+        # they take turns on an flock of the journal's lock file.
+        lock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._db().execute("PRAGMA journal_mode=WAL")
+            self._db().executescript(SCHEMA)
+        finally:
+            os.close(lock)  # closing the file releases the lock
         self._created = True
 
     # ------------------------------------------------------------ connections, per process

@@ -261,7 +261,8 @@ def _wal_header(local: Any) -> bytes | None:
     return first if first == shm[_WAL_HEADER:2 * _WAL_HEADER] else None
 
 
-TEMP_SUFFIXES = ("", "-wal", "-shm", ".lock", ".journal", ".journal-wal", ".journal-shm")
+TEMP_SUFFIXES = ("", "-wal", "-shm", ".lock", ".journal", ".journal-wal", ".journal-shm",
+                 ".journal.lock")
 
 
 def _cleanup_files(temporary: str | None, fds: list[int], owner_pid: int) -> None:
