@@ -342,7 +342,8 @@ class Journal:
 def _wall(line: bytes) -> float:
     """When an entry was answered (its second field), for ordering lines across workers."""
     try:
-        return float(line[1:line.index(b",", line.index(b",") + 1)].split(b",")[1])
+        second = line[1:line.index(b",", line.index(b",") + 1)].split(b",")[1]
+        return float(second)  # float ok: a time
     except ValueError:
         return 0.0
 
