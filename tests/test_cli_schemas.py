@@ -18,13 +18,13 @@ def test_schemas_command_writes_every_schema(tmp_path):
         written = json.loads((tmp_path / "out" / f"{name}.json").read_text())
         assert written == schemas.load(name)
     assert (tmp_path / "out" / "README.md").exists()
-    assert result.output == (f"wrote {len(schemas.names()) + 1} schema files and README.md to "
+    assert result.stdout == (f"wrote {len(schemas.names()) + 1} schema files and README.md to "
                              f"{tmp_path / 'out'}\n")  # + index.json
 
 
 def test_openapi_command_prints_a_valid_document():
     result = CliRunner().invoke(main, ["openapi"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.output)
+    document = json.loads(result.stdout)
     validate(document)
     assert document == json.loads(json.dumps(schemas.openapi_document(part="all")))

@@ -72,7 +72,7 @@ def test_errors_become_clean_messages(running):
 def test_a_wrong_token_is_said_plainly(running):
     result = ctl(running, "clock", "show", token="wrong")
     assert result.exit_code == 1
-    assert result.output == (
+    assert result.stderr == (
         f"Error: the admin token was refused by {running.url}. Use the token `smmkit serve` "
         "printed (--token or SMMKIT_ADMIN_TOKEN), or start the server with --admin-token TOKEN "
         "to choose it.\n")
@@ -82,7 +82,7 @@ def test_an_unreachable_server_names_the_url_and_the_variable():
     result = CliRunner().invoke(main, ["ctl", "--url", "http://127.0.0.1:9", "--token", "t",
                                        "clock", "show"])
     assert result.exit_code == 1
-    assert result.output == (
+    assert result.stderr == (
         "Error: cannot reach the fake panel at http://127.0.0.1:9: is `smmkit serve` running "
         "there? Give its URL with --url or SMMKIT_URL (e.g. export "
         "SMMKIT_URL=http://127.0.0.1:8080).\n")

@@ -56,7 +56,7 @@ def test_openapi_command_writes_a_file_with_the_server_url(tmp_path):
     result = CliRunner().invoke(main, ["openapi", "--out", str(out), "--server-url",
                                        "https://panel.example/"])
     assert result.exit_code == 0, result.output
-    assert result.output == f"wrote the OpenAPI document (21 paths) to {out}\n"
+    assert result.stdout == f"wrote the OpenAPI document (21 paths) to {out}\n"
     doc = json.loads(out.read_text())
     validate(doc)
     assert doc["servers"][0]["url"] == "https://panel.example"

@@ -160,6 +160,8 @@ def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
             try:
                 panel.settle()
             except Exception as exc:  # noqa: BLE001 - this thread must outlive any failure
+                if panel.store.closed:  # closed (and its files removed) while booking: done
+                    return
                 # settle's transaction rolled back; the next read asks again. Never die here:
                 # a dead booker leaves due refunds unbooked for the life of the process.
                 print(f"smmkit: booking due orders failed: {type(exc).__name__}: {exc}",
