@@ -40,3 +40,25 @@ def test_granian_serves_the_same_panel_and_refuses_drop_faults(tmp_path):
         assert limited.status_code == 429
     finally:
         assert server.stop(signal.SIGINT, timeout=15) in (0, -2, 130)
+
+
+def test_serve_ends_and_says_so_when_granian_ends_by_itself(tmp_path):
+    """A granian that stops on its own (a worker died and granian shut down) used to leave
+    `smmkit serve` running with nothing listening on its port."""
+    import os
+
+    server = start_serve("--port", "0", "--db", str(engine_store(tmp_path / "g.db")),
+                         "--workers", "1", "--server", "granian")
+    try:
+        wait_ready(server.url)
+        pid = server.proc.pid
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            (granian,) = [int(child) for child in children.read().split()]
+        os.killpg(granian, signal.SIGKILL)  # granian's own session: master and workers
+        assert server.proc.wait(timeout=15) == 1
+        err = server.proc.stderr.read().decode()
+        assert "smmkit: granian stopped (signal 9); stopping" in err
+        assert "Traceback" not in err
+    finally:
+        if server.proc.poll() is None:
+            server.stop(signal.SIGKILL)

@@ -174,9 +174,13 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        child.wait()
+        code = child.wait()
     except (KeyboardInterrupt, SystemExit):
         pass
+    else:  # granian ended by itself: say so and end too, rather than hold a dead port
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        print(f"smmkit: granian stopped ({how}); stopping", file=sys.stderr, flush=True)
+        raise SystemExit(1)
     finally:
         if child.poll() is None:
             child.terminate()

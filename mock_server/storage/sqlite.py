@@ -12,7 +12,6 @@ import contextlib
 import errno
 import fcntl
 import itertools
-import mmap
 import os
 import sqlite3
 import tempfile
@@ -23,11 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from smmkit.mock_server.storage import schema, tables
+from smmkit.mock_server.storage import schema, tables, wal_index
 from smmkit.mock_server.storage.schema import SchemaTooNew
 
 _SERIALS = itertools.count(1)  # every connection opened in this process, numbered
-_WAL_HEADER = 48  # bytes of one copy of the WAL-index header
 
 SCHEMA = schema.TABLES  # kept for readers of 0.1's name
 
@@ -137,18 +135,22 @@ class Store:
         only when the WAL-index header has moved: the first 48 bytes of `<db>-shm`, which
         every commit rewrites (a new last frame, new checksums; new salts when the WAL
         restarts) — SQLite's own readers decide from it whether their snapshot is current
-        (https://sqlite.org/walformat.html#the_wal_index_file_format). SQLite writes the
-        header's second copy before the first and reads them the other way round; two copies
-        that differ mean a commit under way, and the PRAGMA decides."""
+        (https://sqlite.org/walformat.html#the_wal_index_file_format). The header is read
+        from SQLite's own mapping of the file (wal_index.py says why never through a file
+        handle of ours); two copies that differ mean a commit under way, and the PRAGMA
+        decides."""
         local = self._local
         conn = self.connection()
-        head = _wal_header(local)
+        index = local.shm
+        head = index.header() if index is not None else None
         if head is not None and head == local.seen_head:
             return (local.serial, local.seen_version, local.commits)
         version = conn.execute("PRAGMA data_version").fetchall()[0][0]
-        if local.shm is None and not local.shm_tried:  # the file exists once a read ran
-            local.shm, local.shm_tried = _map_wal_index(self.path), True
-            head = _wal_header(local)
+        if index is None and not local.shm_tried:
+            # a read first: from then on this connection holds SQLite's mapping open
+            conn.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
+            local.shm, local.shm_tried = wal_index.find(self.path), True
+            head = local.shm.header() if local.shm is not None else None
         local.seen_head, local.seen_version = head, version
         return (local.serial, version, local.commits)
 
@@ -239,26 +241,6 @@ class Store:
         self._drop_connection()
         self._lock_fd = None
         self._cleanup()
-
-
-def _map_wal_index(path: Path) -> mmap.mmap | None:
-    """The WAL-index file mapped read-only (None when it cannot be: the PRAGMA decides)."""
-    try:
-        with open(f"{path}-shm", "rb") as handle:
-            if os.fstat(handle.fileno()).st_size < 2 * _WAL_HEADER:
-                return None
-            return mmap.mmap(handle.fileno(), 2 * _WAL_HEADER, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
-
-
-def _wal_header(local: Any) -> bytes | None:
-    """The WAL-index header when both its copies agree, else None."""
-    shm = local.shm
-    if shm is None:
-        return None
-    first = shm[:_WAL_HEADER]
-    return first if first == shm[_WAL_HEADER:2 * _WAL_HEADER] else None
 
 
 TEMP_SUFFIXES = ("", "-wal", "-shm", ".lock", ".journal", ".journal-wal", ".journal-shm",
