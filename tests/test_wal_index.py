@@ -80,3 +80,49 @@ def test_no_mapping_is_no_header(tmp_path: Path) -> None:
     assert wal_index.find(tmp_path / "absent.db") is None
     (tmp_path / "plain.db-shm").write_bytes(b"\0" * 4096)  # a file nobody mapped
     assert wal_index.find(tmp_path / "plain.db") is None
+
+
+def _dms_holders(path: Path) -> set[int]:
+    """The pids holding a lock on the DMS byte of `<path>-shm` (from /proc/locks)."""
+    inode = Path(f"{path}-shm").stat().st_ino
+    holders = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields:  # a waiter, not a holder
+            continue
+        if len(fields) >= 8 and fields[5].endswith(f":{inode}") and fields[6] == str(DMS_BYTE):
+            holders.add(int(fields[4]))
+    return holders
+
+
+@sqlite_only("about SQLite's own shared-memory file")
+def test_a_forked_worker_takes_its_own_lock_rather_than_rely_on_its_parents(
+        tmp_path: Path) -> None:
+    """A connection open in the parent when it forks used to leave the child reusing the
+    parent's shared-memory state, so the child never announced itself to other processes."""
+    import os
+    import signal
+    import time
+
+    store = Store(tmp_path / "panel.db")
+    try:
+        store.epoch()
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: use the store, say so, wait to be killed
+            try:
+                store.epoch()
+                os.write(ready_w, b"x")
+                time.sleep(30)
+            finally:
+                os._exit(0)
+        try:
+            assert os.read(ready_r, 1) == b"x"
+            assert pid in _dms_holders(store.path)
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(ready_r)
+            os.close(ready_w)
+    finally:
+        store.close()

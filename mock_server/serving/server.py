@@ -118,6 +118,22 @@ def _serve_builtin(config: Config, announce: Callable[[Panel, str], None] | None
                inline_api=not is_postgres(str(panel.store.path)))
 
 
+def _granian_command(config: Config) -> list[str]:
+    import sys
+
+    from smmkit.mock_server.serving.workers import HEADER_TIMEOUT, MAX_CONNECTIONS
+
+    return [sys.executable, "-m", "granian", "--interface", "wsgi",
+            "--host", config.host, "--port", str(config.port), "--workers", str(config.workers),
+            "--blocking-threads", str(max(config.threads, GRANIAN_MIN_THREADS)),
+            "--http1-header-read-timeout", str(int(HEADER_TIMEOUT * 1000)),
+            # granian counts open connections against backpressure (default: backlog /
+            # workers): 2,000 idle sockets kept every new client out
+            "--backpressure", str(MAX_CONNECTIONS), "--backlog", "2048",
+            "--log-level", "warning",
+            "smmkit.mock_server.serving.wsgi:app"]
+
+
 def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None) -> None:
     """granian: a Rust HTTP server, several times less overhead per request than gunicorn.
     It gives the app no socket, so faults that close the connection are refused, and it answers
@@ -146,7 +162,6 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
     from dataclasses import asdict
 
     from smmkit.mock_server.serving.lifeline import die_with_parent, mark_root
-    from smmkit.mock_server.serving.workers import HEADER_TIMEOUT, MAX_CONNECTIONS
 
     with bind_socket(config.host, config.port) as probe:  # port 0: learn a free port first
         port = probe.getsockname()[1]
@@ -154,15 +169,7 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
     config = replace(config, port=port, db=str(panel.store.path))
     if announce:
         announce(panel, f"http://{config.host}:{port}")
-    command = [sys.executable, "-m", "granian", "--interface", "wsgi",
-               "--host", config.host, "--port", str(port), "--workers", str(config.workers),
-               "--blocking-threads", str(max(config.threads, GRANIAN_MIN_THREADS)),
-               "--http1-header-read-timeout", str(int(HEADER_TIMEOUT * 1000)),
-               # granian counts open connections against backpressure (default: backlog /
-               # workers): 2,000 idle sockets kept every new client out
-               "--backpressure", str(MAX_CONNECTIONS), "--backlog", "2048",
-               "--log-level", "warning",
-               "smmkit.mock_server.serving.wsgi:app"]
+    command = _granian_command(config)
     mark_root()
     env = {**os.environ, "SMMKIT_SERVE_CONFIG": json.dumps(asdict(config))}
     # die_with_parent: a SIGKILLed `smmkit serve` takes granian with it (lifeline.py)

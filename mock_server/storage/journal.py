@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from smmkit.mock_server.storage.sqlite import Store, forget_after_fork
+from smmkit.mock_server.storage.sqlite import Store, close_idle, forget_after_fork
 from smmkit.schemas import contract
 
 SCHEMA = """
@@ -136,6 +136,9 @@ class Journal:
         self._created = True
 
     # ------------------------------------------------------------ connections, per process
+
+    def _close_before_fork(self) -> None:
+        close_idle(self._local)
 
     def _forget_connections(self) -> None:
         """Fresh state for this process (also called in a forked worker): its own log file."""

@@ -37,12 +37,30 @@ class StoreError(OSError):
 _FORKED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def _before_fork() -> None:
+    """Close the forking thread's idle connections: SQLite must not carry a connection's
+    state across fork(), and a child that reused the parent's shared-memory node never took the
+    lock by which other processes know it is alive (it relied on the parent's). The parent
+    opens new ones on its next query."""
+    for owner in list(_FORKED):
+        owner._close_before_fork()
+
+
 def _after_fork_in_child() -> None:
     for owner in list(_FORKED):
         owner._forget_connections()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+def close_idle(local: threading.local) -> None:
+    """Close the connection in `local.conn` unless it is inside a transaction."""
+    conn = getattr(local, "conn", None)
+    if conn is not None and not conn.in_transaction:
+        local.conn = None
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 def forget_after_fork(owner: Any) -> None:
@@ -175,6 +193,9 @@ class Store:
                 db.execute("ROLLBACK")
             except sqlite3.Error:
                 self._drop_connection()
+
+    def _close_before_fork(self) -> None:
+        close_idle(self._local)
 
     def _forget_connections(self) -> None:
         self._local = threading.local()
