@@ -230,6 +230,7 @@ def _race(server: Any, steer: Callable[[], None], rounds: int, **hammer: Any) ->
     return failures
 
 
+@pytest.mark.slow  # a real server under concurrent load for seconds (README: -m slow)
 def test_reset_racing_api_traffic_never_answers_5xx(server: Any) -> None:
     control(server, "POST", "/reset")
 
@@ -239,6 +240,7 @@ def test_reset_racing_api_traffic_never_answers_5xx(server: Any) -> None:
     assert _race(server, steer, 40) == []
 
 
+@pytest.mark.slow  # a real server under concurrent load for seconds (README: -m slow)
 def test_deleting_an_account_racing_its_adds_never_answers_5xx(server: Any) -> None:
     control(server, "POST", "/reset")
     created = 0
@@ -257,6 +259,7 @@ def test_deleting_an_account_racing_its_adds_never_answers_5xx(server: Any) -> N
     assert failures == []
 
 
+@pytest.mark.slow  # a real server under concurrent load for seconds (README: -m slow)
 def test_the_account_view_is_conserved_under_concurrent_adds(server: Any) -> None:
     control(server, "POST", "/reset")
     control(server, "PATCH", f"/accounts/{DEMO_KEY}", {"balance": "1000000"})

@@ -9,6 +9,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import requests
 from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
 from smmkit.mock_server.serving.server import start_background
@@ -112,6 +113,7 @@ def test_state_survives_a_restart(store_db: str) -> None:
         assert second.stop() == 0
 
 
+@pytest.mark.slow  # a real server SIGKILLed under concurrent load (README: -m slow)
 def test_sigkill_mid_load_loses_nothing_acknowledged(store_db: str) -> None:
     db = store_db
     server = start_serve("--port", "0", "--db", str(db), "--workers", "2", "--threads", "8")

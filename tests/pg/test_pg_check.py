@@ -26,6 +26,9 @@ import requests
 from pg.servers import TOKEN, Server, serve
 from smmkit.mock_server.core.config import DEMO_KEY
 
+# several real servers on one database for many seconds: run by `pytest -m slow` (.ci/run)
+pytestmark = pytest.mark.slow
+
 PASSED_ON = ("Content-Type", "Retry-After")
 
 

@@ -15,6 +15,9 @@ import requests
 from pg.servers import Server, control, serve
 from support import wait_ready
 
+# real granian servers started, stopped and started again: run by `pytest -m slow` (.ci/run)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def granian(pg_url: str) -> Iterator[Any]:
