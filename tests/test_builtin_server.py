@@ -157,6 +157,21 @@ def test_expect_continue_chunked_and_http10_keep_alive(srv: Serve) -> None:
             assert status == 200 and headers["connection"] == "keep-alive"
 
 
+@pytest.mark.parametrize("space", [b" ", b"\t", b" \t "])
+def test_chunk_extensions_after_whitespace_are_read(srv: Serve, space: bytes) -> None:
+    """RFC 9112 §7.1.1: `chunk-size BWS ";" chunk-ext`; the long fuzz run sent "11 ;q="v"" and
+    got a 400 (llhttp's strict default)."""
+    body = b"key=%s&action=balance" % DEMO_KEY.encode()
+    chunked = (b"%x%s;q=\"v\"\r\n%s\r\n" % (len(body[:5]), space, body[:5])
+               + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body[5:]), body[5:]))
+    with socket.create_connection(srv.address, timeout=10) as sock:
+        sock.sendall(b"POST /api/v2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" + chunked)
+        status, _, headers, answer = parse(sock.recv(4096))
+    assert status == 200 and b'"balance"' in answer, answer
+    assert headers.get("connection") != "close"
+
+
 def test_an_answered_request_is_in_the_journal_at_once(srv: Serve) -> None:
     srv.control("DELETE", "/journal")
     for n in range(5):

@@ -139,6 +139,9 @@ class Connection(asyncio.Protocol):
         self.worker = worker
         self.transport: Any = None
         self.parser = httptools.HttpRequestParser(self)
+        # RFC 9112 §7.1.1 allows whitespace between a chunk's size and its extensions
+        # ("11 ;name=value"); llhttp refuses it unless told (found by the long fuzz run).
+        self.parser.set_dangerous_leniencies(lenient_spaces_after_chunk_size=True)
         self.state = HEAD
         self.deadline = time.monotonic() + HEADER_TIMEOUT
         self.queue: deque[Request] = deque()
