@@ -53,22 +53,20 @@ class RunningServer:
 
 
 def start_background(config: Config | None = None, *, panel: Panel | None = None) -> RunningServer:
-    """Start the fake on a daemon thread of this process (threaded server, real socket)."""
+    """Start the fake on a daemon thread of this process (werkzeug's server answering on a pool
+    of threads, pooled.py; a real socket)."""
+    from smmkit.mock_server.serving.pooled import PooledWSGIServer
     from smmkit.mock_server.web.app import create_app
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            pass
 
     config = config or Config(port=0)
     panel = panel or build_panel(config)
     app = create_app(panel, config=config)
-    server = make_server(config.host, config.port, app, threaded=True,
-                         request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="smmkit-server", daemon=True)
+    server = PooledWSGIServer(config.host, config.port, app)
+    # serve_forever looks for shutdown() every poll_interval (0.5 s by default): each stop()
+    # waited for it
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="smmkit-server", daemon=True)
     thread.start()
-    # threaded=True gives werkzeug's ThreadedWSGIServer: daemon threads, and the bound port.
     return RunningServer(f"http://{server.host}:{server.port}", panel, config, server, thread)
 
 

@@ -1,7 +1,7 @@
 """Broken fakes: WSGI wrappers around the real fake, each seeding ONE defect into its answers.
 
 Each defect names the check that must catch it. They are served on real ports by the tests
-(werkzeug's `make_server` in a thread), so the kit meets them exactly as it meets a live panel.
+(werkzeug's server on a pool of threads, as `start_background` serves the fake), so the kit meets them exactly as it meets a live panel.
 """
 
 from __future__ import annotations
@@ -14,12 +14,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
+from smmkit.mock_server.serving.pooled import PooledWSGIServer
 
 
 def _params(environ: dict[str, Any], body: bytes) -> dict[str, str]:
@@ -249,7 +244,7 @@ class Served:
     """A WSGI app on a real ephemeral port, in a daemon thread."""
 
     def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+        self.server = PooledWSGIServer("127.0.0.1", 0, app)  # the server start_background uses
         # serve_forever looks for shutdown() every poll_interval: 0.5 s by default, which each
         # stop() waited out (about half a second per broken panel in the kit's tests).
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={
