@@ -346,7 +346,9 @@ def start_proxy(config: ProxyConfig, *, host: str = "127.0.0.1", port: int = 0,
 
     proxy = Proxy(config, log=log)
     server = make_server(host, port, proxy, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="smmkit-proxy", daemon=True)
+    # threaded=True gives werkzeug's ThreadedWSGIServer: daemon threads, and the bound port;
+    # stop() waits for serve_forever's next look at shutdown(), every poll_interval
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="smmkit-proxy", daemon=True)
     thread.start()
-    # threaded=True gives werkzeug's ThreadedWSGIServer: daemon threads, and the bound port.
     return RunningProxy(f"http://{server.host}:{server.port}", proxy, server, thread)
