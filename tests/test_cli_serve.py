@@ -151,3 +151,40 @@ def test_bash_completion_completes_commands_and_options() -> None:
     env.update(COMP_WORDS="smmkit serve --fr", COMP_CWORD="2")
     out = subprocess.run(run, env=env, capture_output=True, text=True, timeout=30)
     assert out.stdout.splitlines() == ["plain,--fresh"]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("server", ["builtin", "gunicorn", "granian"])
+def test_kill_int_stops_a_serve_started_as_a_background_job(tmp_path, server):
+    """A shell starts `smmkit serve ... &` with SIGINT ignored; `kill -INT` must still stop it
+    and everything it started (granian's serve relied on Python's KeyboardInterrupt, which
+    Python does not install then, and kept running)."""
+    command = [sys.executable, "-c", "from smmkit.cli import main; main()", "serve",
+               "--port", "0", "--db", str(tmp_path / "bg.db"), "--workers", "1",
+               "--server", server]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = read_line(proc.stdout, 20)
+        assert "listening on " in line, line
+        wait_ready(line.split("listening on ", 1)[1].strip())
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children", encoding="ascii") as children:
+            started = [int(pid) for pid in children.read().split()]
+        os.kill(proc.pid, signal.SIGINT)  # what `kill -INT $!` sends: to serve alone
+        assert proc.wait(timeout=20) in (0, 130, -signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while any(map(_running, started)):
+            assert time.monotonic() < deadline, f"{server}: {started} still running"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -178,6 +178,9 @@ def _serve_granian(config: Config, announce: Callable[[Panel, str], None] | None
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    # SIGINT too, explicitly: a shell starts background jobs with SIGINT ignored, and Python then
+    # gives no KeyboardInterrupt (`kill -INT` left serve and granian running)
+    signal.signal(signal.SIGINT, stop)
     try:
         code = child.wait()
     except (KeyboardInterrupt, SystemExit):
