@@ -64,6 +64,14 @@ def test_diff_finds_each_injected_quirk_and_its_dialect_makes_the_fake_identical
                                        "--write-dialect", str(written)])
     assert result.exit_code == 0, result.output
     assert "fidelity: " in result.output and key not in written.read_text()
+    table = before.by_action()  # the printed table's rows: per action, identical or how not
+    assert {"balance", "services", "status"} <= set(table)
+    assert table["balance"]["identical"] < table["balance"]["exchanges"]
+    assert any("$.balance" in how for how in table["balance"]["how"])
+    assert any("$[*].cancel" in how for how in table["services"]["how"])
+    for action, row in table.items():
+        assert row["how"] or row["identical"] == row["exchanges"]
+        assert any(line.lstrip("│┃ ").startswith(action) for line in result.output.splitlines())
     spec = load_dialect(str(written))
     assert spec.errors["invalid_key"] == "API key is wrong"
     assert spec.errors["incorrect_order"] == "error.incorrect_order_id"
@@ -73,6 +81,8 @@ def test_diff_finds_each_injected_quirk_and_its_dialect_makes_the_fake_identical
     result = CliRunner().invoke(main, ["diff", quirky_live.api_url, "--key", key,
                                        "--dialect", str(written)])
     assert "fidelity: 100.0%" in result.output
+    assert all(row["identical"] == row["exchanges"] and not row["how"]
+               for row in after.by_action().values())
 
 
 def test_the_spending_script_sees_order_quirks_within_the_budget(quirky_live: Any,
