@@ -9,13 +9,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from engines import query, table_rows
 from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
 from smmkit.mock_server.web.app import create_app
 from werkzeug.test import Client
@@ -24,32 +22,30 @@ TOKEN = {"Authorization": "Bearer findings-token"}
 
 
 @pytest.fixture
-def panel(tmp_path: Path) -> Any:
-    config = Config(db=str(tmp_path / "p.db"), clock="manual", admin_token="findings-token")
+def panel(store_db: str) -> Any:
+    config = Config(db=store_db, clock="manual", admin_token="findings-token")
     built = build_panel(config)
     client = Client(create_app(built, config=config))
     answer = client.post("/api/v2", data={"key": DEMO_KEY, "action": "add", "service": "1",
                                           "link": "https://x.com/f", "quantity": "100"})
     assert "order" in answer.get_json()
-    yield client, tmp_path / "p.db"
+    yield client, built.store
     built.store.close()
 
 
-def _rows(db: Path) -> dict[str, list[tuple]]:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
-                for table in ("accounts", "orders", "ledger")}
+def _rows(store: Any) -> dict[str, list[tuple]]:
+    rows = table_rows(store)  # either engine
+    return {table: rows[table] for table in ("accounts", "orders", "ledger")}
 
 
-def _conserved(db: Path) -> bool:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        for account, balance, opening, topups in conn.execute(
-                "SELECT id, balance, opening, topups FROM accounts"):
-            kept = sum((Decimal(charge) - Decimal(refunded) for charge, refunded in conn.execute(
-                "SELECT charge, refunded FROM orders WHERE account_id = ?", (account,))),
-                Decimal(0))
-            if Decimal(balance) + kept != Decimal(opening) + Decimal(topups):
-                return False
+def _conserved(store: Any) -> bool:
+    for account, balance, opening, topups in query(
+            store, "SELECT id, balance, opening, topups FROM accounts"):
+        kept = sum((Decimal(charge) - Decimal(refunded) for charge, refunded in query(
+            store, "SELECT charge, refunded FROM orders WHERE account_id = ?", (account,))),
+            Decimal(0))
+        if Decimal(balance) + kept != Decimal(opening) + Decimal(topups):
+            return False
     return True
 
 
