@@ -87,7 +87,13 @@ FIRST_VERSION = 2
 
 def version_of(db: Any) -> int:
     """The stored schema version; 0 for a database without smmkit's tables."""
-    present = db.execute("SELECT to_regclass('meta') IS NOT NULL AS present").fetchone()
+    # A scan of pg_class under this statement's snapshot, not to_regclass(): its catalog cache
+    # kept "no such table" from before the migration lock was granted, so a server that waited
+    # for another's creating the tables believed it had created them too.
+    present = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = 'meta')"
+    ).fetchone()
     if not present[0]:
         return 0
     row = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()

@@ -131,6 +131,37 @@ def test_snapshots_are_the_same_json_on_both_engines(pg_url: str, tmp_path: Any)
     pg.store.close()
 
 
+def test_servers_starting_at_once_create_the_tables_once(pg_url: str) -> None:
+    """Replicas started together on a new database: one creates the tables, the others wait
+    for its migration lock and find them current (none fails, nothing is created twice)."""
+    import threading
+
+    barrier, found, failures = threading.Barrier(6), [], []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            store = engines.open_store(pg_url)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+            return
+        found.append(store.found_version)
+        store.close()
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures
+    assert sorted(found) == [0] + [SCHEMA_VERSION] * 5
+    panel = manual(pg_url)
+    try:
+        assert add(panel, "https://x.com/at-once") == 23501  # one sequence, seeded once
+    finally:
+        panel.store.close()
+
+
 def test_a_newer_schema_is_refused_and_an_older_one_can_wait_for_upgrade(pg_url: str) -> None:
     with pytest.raises(StoreError, match="smmkit db upgrade"):
         engines.open_store(pg_url, migrate=False)  # nothing created: behind
