@@ -97,10 +97,23 @@ def fingerprint(key: object) -> str:
 def _forms(secrets: tuple[str, ...]) -> frozenset[str]:
     """Each secret as it may stand in a value: plain or URL-encoded, case folded (per request,
     this was a tenth of the journal's cost)."""
+    return frozenset(f.casefold() for s in secrets for f in (s, *_encoded(s)))
+
+
+def _encoded(secret: str) -> tuple[str, str]:
+    """`secret` URL-encoded (quote, quote_plus). A client's text may hold lone surrogates (a JSON
+    escape like \\ud800, or a form body's undecodable bytes kept by surrogateescape), which
+    UTF-8 refuses: they are encoded as the bytes they came from where that is known, else
+    surrogatepass's."""
     from urllib.parse import quote, quote_plus
 
-    return frozenset(f.casefold() for s in secrets for f in (s, quote(s, safe=""),
-                                                               quote_plus(s)))
+    for errors in ("strict", "surrogateescape", "surrogatepass"):
+        try:
+            return (quote(secret, safe="", errors=errors),
+                    quote_plus(secret, safe="", errors=errors))
+        except UnicodeEncodeError:
+            continue
+    raise AssertionError("surrogatepass encodes every str")  # pragma: no cover
 
 
 @functools.lru_cache(maxsize=4096)
@@ -133,11 +146,9 @@ def redact(params: Mapping[str, Any]) -> dict[str, str]:
 
 def scrub(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     """`text` with every occurrence of each secret (and its URL-encoded form) replaced."""
-    from urllib.parse import quote, quote_plus
-
     for secret in secrets:
         if not secret or len(secret) < 3:
             continue
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        for form in {secret, *_encoded(secret)}:
             text = re.sub(re.escape(form), REDACTED, text, flags=re.IGNORECASE)
     return text

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 from engines import engine_store, sqlite_only
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from smmkit.mock_server.core.config import DEMO_KEY
 from smmkit.mock_server.storage import journal as journal_module
@@ -48,6 +48,7 @@ client_text = st.text(st.characters(codec=None, exclude_categories=()), max_size
 @SQLITE_JOURNAL
 @settings(max_examples=60, deadline=None)
 @given(action=client_text, name=client_text, value=client_text)
+@example(action="", name="", value="000\ud800")  # its URL-encoded forms once raised
 def test_any_client_string_is_recorded_and_read_back(action, name, value):
     store = Store(":memory:")
     try:
