@@ -28,8 +28,9 @@ def test_a_new_user_drives_an_order_from_the_printed_dashboard_url(tmp_path):
     dashboard = re.search(r"dashboard: (http://\S+/_dashboard/)", text).group(1)
     token = re.search(r"Authorization: Bearer (\S+)\)", text).group(1)
     console: list[str] = []
-    threading.Thread(target=lambda: console.extend(
-        raw.decode() for raw in proc.proc.stdout), daemon=True).start()
+    reader = threading.Thread(target=lambda: console.extend(
+        raw.decode() for raw in proc.proc.stdout), daemon=True)
+    reader.start()
     try:
         wait_ready(proc.url)
         with sync_playwright() as p:
@@ -60,6 +61,7 @@ def test_a_new_user_drives_an_order_from_the_printed_dashboard_url(tmp_path):
         assert status["status"] == "Completed"
     finally:
         proc.stop()
+    reader.join(timeout=10)  # the last lines may still be in the pipe when serve has ended
     lines = [ln for ln in console if key_print(DEMO_KEY) in ln]
     assert any(f"→ 200 order {order}" in ln for ln in lines), console
     assert any("→ 200 Completed, remains 0" in ln for ln in lines), console
