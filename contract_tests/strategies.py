@@ -254,11 +254,15 @@ def invalid_requests(catalogue: Sequence[Any] = (), *,
         choices.append(refill_requests().map(
             lambda p: InvalidRequest("refill of unknown order", p, "incorrect_order")))
     if spending and keyed:
-        choices += _invalid_adds(keyed, max(s.service for s in services))
+        # a panel that wrongly takes an unknown service can only price it by some service's
+        # rate: the dearest one is its worst case
+        rates = [s.rate for s in services if not s.package] or [s.rate for s in keyed]
+        choices += _invalid_adds(keyed, max(s.service for s in services), rates)
     return st.one_of(choices)
 
 
-def _invalid_adds(keyed: list[KitService], top: int) -> list[st.SearchStrategy[InvalidRequest]]:
+def _invalid_adds(keyed: list[KitService], top: int,
+                  rates: list[Decimal]) -> list[st.SearchStrategy[InvalidRequest]]:
     def service_add(s: KitService) -> st.SearchStrategy[tuple[KitService, Params]]:
         return _add_for(s, s.min).map(lambda p: (s, p))
 
@@ -268,7 +272,8 @@ def _invalid_adds(keyed: list[KitService], top: int) -> list[st.SearchStrategy[I
     found = [
         pick.flatmap(lambda sp: st.integers(top + 1, top + 10_000).map(
             lambda n: InvalidRequest("unknown service", {**sp[1], "service": str(n)},
-                                     "incorrect_service"))),
+                                     "incorrect_service", cost_if_accepted=max(
+                                         charge_for(rate, sp[0].min) for rate in rates)))),
         # Only the empty link: which malformed links a panel refuses is its policy (choice).
         pick.map(lambda sp: InvalidRequest("empty link", {**sp[1], "link": ""}, "incorrect_link",
                                            cost_if_accepted=at_min(sp[0]))),
