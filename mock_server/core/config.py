@@ -92,7 +92,7 @@ def build_panel(config: Config) -> Panel:
                 if spec.key in missing:
                     panel.create_account(spec.key, spec.balance, spec.currency)
                 else:
-                    admin.update_account(panel, spec.key, {"balance": str(spec.balance),
+                    admin.change_account(panel, spec.key, {"balance": str(spec.balance),
                                                            "currency": spec.currency})
         if config.catalog:
             admin.replace_catalog(panel, catalog)

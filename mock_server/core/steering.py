@@ -151,7 +151,15 @@ def get_account(panel: Panel, key: str) -> dict[str, Any]:
 
 
 def update_account(panel: Panel, key: str, changes: Any) -> dict[str, Any]:
-    """Apply any of balance (set), top_up (add), currency, enabled — all or none."""
+    """Apply any of balance (set), top_up (add), currency, enabled — all or none — and give the
+    account as `get_account` shows it."""
+    change_account(panel, key, changes)
+    return get_account(panel, key)
+
+
+def change_account(panel: Panel, key: str, changes: Any) -> None:
+    """`update_account` without the view: start-up applies an accounts file this way (the view's
+    audit reads every order of the account: 1.7 s of a 2.2 s start at 1,000,000 orders)."""
     if not isinstance(changes, dict):
         raise ControlError("the changes must be a JSON object")
     unknown = set(changes) - {"balance", "top_up", "currency", "enabled"}
@@ -178,7 +186,6 @@ def update_account(panel: Panel, key: str, changes: Any) -> dict[str, Any]:
                 raise ControlError(f"balance would become negative ({after})" if after < 0 else
                                    f"balance would be above {MONEY_LIMIT - 1} ({after})") from None
         panel.ops.set_account_flags(db, row.id, currency=currency, enabled=enabled)
-    return get_account(panel, key)
 
 
 def create_account(panel: Panel, data: Any) -> dict[str, Any]:
