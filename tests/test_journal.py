@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 from engines import engine_store, sqlite_only
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from smmkit.mock_server.core.config import DEMO_KEY
 from smmkit.mock_server.storage import journal as journal_module
@@ -162,6 +162,62 @@ def test_a_large_log_is_emptied_once_copied(journal, monkeypatch):
     record(journal, action="status")
     assert journal._log_path != old
     assert len(journal.entries(limit=1000)) == 41
+
+
+LONG = [bytes(f'{{"n":{n},"text":"{"é" * 700}"}}', "utf-8") for n in range(3)]  # >= 1 KB
+
+
+def record_body(j: Journal, n: int, body: bytes) -> None:
+    j.record(at=1.0, params={"action": "services", "n": str(n)}, status=200, body=body,
+             latency=0.001, fault=None, service_type=None)
+
+
+@SQLITE_JOURNAL
+def test_a_repeated_long_answer_is_written_once_per_log_and_read_back_whole(journal):
+    for n in range(30):
+        record_body(journal, n, LONG[0])
+    size = journal._log_path.stat().st_size
+    assert size < 2 * len(LONG[0]) + 30 * 400  # twice in full (seen, then shared), then by sha
+    assert [e["body"] for e in journal.entries(limit=1000)] == [LONG[0].decode()] * 30
+
+
+@SQLITE_JOURNAL
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # same patch for all
+@given(steps=st.lists(st.one_of(
+    st.tuples(st.just("record"), st.sampled_from([*LONG, b'{"balance":"1"}'])),
+    st.tuples(st.sampled_from(["flush", "rotate", "background", "read"]), st.none())),
+    max_size=80))
+# copied and trimmed out of the entries, then referred to again by the same log
+@example(steps=[("record", LONG[0]), ("record", LONG[0]), ("flush", None),
+                *[("record", b'{"balance":"1"}')] * 5, ("flush", None), ("record", LONG[0]),
+                ("read", None)])
+def test_every_answer_reads_back_whole_however_logs_are_copied_rotated_and_trimmed(
+        steps, monkeypatch):
+    # A shared text must outlive the entries that first held it while a log may still refer to
+    # it: a limit of 5, flushes and rotations in any order, every body still read back whole.
+    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 3000)
+    monkeypatch.setattr(journal_module, "MAX_BODIES", 0)  # trim at every copy
+    store = Store(":memory:")
+    try:
+        j = Journal(store, limit=5)
+        sent: list[bytes] = []
+        for step, body in steps:
+            if step == "record":
+                record_body(j, len(sent), body)
+                sent.append(body)
+            elif step == "flush":
+                j.flush()
+            elif step == "rotate":
+                j._rotate_own_log()
+            elif step == "background":
+                j.flush_in_background()
+            entries = j.entries(limit=5) if step == "read" else None
+            if entries is not None:
+                assert [e["body"] for e in entries] == [b.decode() for b in sent[-5:]]
+        assert [e["body"] for e in j.entries(limit=5)] == [b.decode() for b in sent[-5:]]
+    finally:
+        store.close()
 
 
 @SQLITE_JOURNAL
