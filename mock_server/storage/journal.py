@@ -68,12 +68,14 @@ CREATE TABLE IF NOT EXISTS bodies (sha TEXT PRIMARY KEY, text TEXT NOT NULL);
 -- is there, or an entry refers to it.
 CREATE TABLE IF NOT EXISTS source_bodies (name TEXT NOT NULL, sha TEXT NOT NULL,
                                           PRIMARY KEY (name, sha));
+-- The entries that refer to a text, so trimming never parses the entries' lines again.
+CREATE TABLE IF NOT EXISTS entry_bodies (id INTEGER PRIMARY KEY, sha TEXT NOT NULL);
 """
 MAX_BODY_CHARS = 65_536
 # An answer at least this long is written by reference once it repeats: copying the full 11 KB
 # of `services` into every line cost 120 of its 190 µs per request (the write and its copy).
 SHARED_BODY_CHARS = 1_024
-MAX_REPEATS = 64  # long answers a worker remembers (cleared wholesale beyond)
+MAX_REPEATS = 8  # long answers a worker remembers (cleared wholesale beyond): few repeat
 MAX_BODIES = 256  # shared texts kept before the unreferenced ones are removed
 MAX_PARAM_CHARS = 4_096
 FLUSH_SECONDS = 0.5
@@ -300,7 +302,7 @@ class Journal:
             db.execute("INSERT INTO journal_sources VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                        "SET offset = excluded.offset", (path.name, start + end))
         rows.sort(key=lambda r: r[0])  # across workers, in the order they were answered
-        before = db.total_changes
+        before, newest = db.total_changes, _value(db, "SELECT MAX(id) FROM entries") or 0
         # OR IGNORE: a line that is not an entry (a torn write after a crash) is skipped
         db.executemany("INSERT OR IGNORE INTO entries (line) SELECT ?1 WHERE CASE WHEN "
                        "json_valid(?1) THEN json_array_length(?1) = 10 END",
@@ -308,12 +310,15 @@ class Journal:
         if db.total_changes - before < len(rows):
             _log(f"skipped {len(rows) - (db.total_changes - before)} unreadable line(s)")
         if rows:
-            db.execute("DELETE FROM entries WHERE id <= (SELECT MAX(id) FROM entries) - ?",
-                       (self.limit,))
-        if gone or db.execute("SELECT COUNT(*) FROM bodies").fetchone()[0] > MAX_BODIES:
+            db.execute("INSERT INTO entry_bodies SELECT id, json_extract(line, '$[6].sha') FROM "
+                       "entries WHERE id > ? AND instr(line, '{\"sha\":') > 0 AND "
+                       "json_type(line, '$[6].sha') = 'text'", (newest,))
+            for table in ("entries", "entry_bodies"):
+                db.execute(f"DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM entries) - ?",
+                           (self.limit,))
+        if gone or _value(db, "SELECT COUNT(*) FROM bodies") > MAX_BODIES:
             db.execute("DELETE FROM bodies WHERE sha NOT IN (SELECT sha FROM source_bodies) "
-                       "AND sha NOT IN (SELECT json_extract(line, '$[6].sha') FROM entries "
-                       "WHERE json_type(line, '$[6]') = 'object')")
+                       "AND sha NOT IN (SELECT sha FROM entry_bodies)")
 
     @staticmethod
     def _keep_bodies(db: sqlite3.Connection, name: str, lines: list[bytes]) -> None:
@@ -410,6 +415,11 @@ class Journal:
         with self._transaction() as db:
             self._ingest(db)  # what was logged so far is cleared too
             db.execute("DELETE FROM entries")
+            db.execute("DELETE FROM entry_bodies")
+
+
+def _value(db: sqlite3.Connection, sql: str) -> Any:
+    return db.execute(sql).fetchone()[0]
 
 
 def _wall(line: bytes) -> float:
