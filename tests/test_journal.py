@@ -194,6 +194,8 @@ def test_a_repeated_long_answer_is_written_once_per_log_and_read_back_whole(jour
                 ("read", None)])
 # the log that wrote the text is copied and removed: its entries still refer to the text
 @example(steps=[*[("record", LONG[0])] * 3, ("background", None), ("read", None)])
+@example(steps=[*[("record", b'{"balance":"1"}')] * 4, *[("record", LONG[0])] * 3,
+                ("background", None), ("read", None)])  # the newest entry keeps its text
 def test_every_answer_reads_back_whole_however_logs_are_copied_rotated_and_trimmed(
         steps, monkeypatch):
     # A shared text must outlive the entries that first held it while a log may still refer to

@@ -68,8 +68,9 @@ CREATE TABLE IF NOT EXISTS bodies (sha TEXT PRIMARY KEY, text TEXT NOT NULL);
 -- is there, or an entry refers to it.
 CREATE TABLE IF NOT EXISTS source_bodies (name TEXT NOT NULL, sha TEXT NOT NULL,
                                           PRIMARY KEY (name, sha));
--- The entries that refer to a text, so trimming never parses the entries' lines again.
-CREATE TABLE IF NOT EXISTS entry_bodies (id INTEGER PRIMARY KEY, sha TEXT NOT NULL);
+-- The newest entry that refers to each text (an id at or above the real one), so trimming
+-- never reads the entries' lines again.
+CREATE TABLE IF NOT EXISTS body_refs (sha TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
 """
 MAX_BODY_CHARS = 65_536
 # An answer at least this long is written by reference once it repeats: copying the full 11 KB
@@ -310,15 +311,17 @@ class Journal:
         if db.total_changes - before < len(rows):
             _log(f"skipped {len(rows) - (db.total_changes - before)} unreadable line(s)")
         if rows:
-            db.execute("INSERT INTO entry_bodies SELECT id, json_extract(line, '$[6].sha') FROM "
-                       "entries WHERE id > ? AND instr(line, '{\"sha\":') > 0 AND "
-                       "json_type(line, '$[6].sha') = 'text'", (newest,))
-            for table in ("entries", "entry_bodies"):
-                db.execute(f"DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM entries) - ?",
-                           (self.limit,))
+            # a line's id is at most newest + its place (skipped lines take none): safe to keep by
+            db.executemany("INSERT INTO body_refs VALUES (?, ?) ON CONFLICT(sha) DO UPDATE SET "
+                           "last_id = MAX(last_id, excluded.last_id)",
+                           [(sha, newest + place) for place, (_, line) in enumerate(rows, 1)
+                            if (sha := _referred(line))])
+            oldest_kept = _value(db, "SELECT MAX(id) FROM entries") - self.limit
+            db.execute("DELETE FROM entries WHERE id <= ?", (oldest_kept,))
+            db.execute("DELETE FROM body_refs WHERE last_id <= ?", (oldest_kept,))
         if gone or _value(db, "SELECT COUNT(*) FROM bodies") > MAX_BODIES:
             db.execute("DELETE FROM bodies WHERE sha NOT IN (SELECT sha FROM source_bodies) "
-                       "AND sha NOT IN (SELECT sha FROM entry_bodies)")
+                       "AND sha NOT IN (SELECT sha FROM body_refs)")
 
     @staticmethod
     def _keep_bodies(db: sqlite3.Connection, name: str, lines: list[bytes]) -> None:
@@ -415,7 +418,18 @@ class Journal:
         with self._transaction() as db:
             self._ingest(db)  # what was logged so far is cleared too
             db.execute("DELETE FROM entries")
-            db.execute("DELETE FROM entry_bodies")
+            db.execute("DELETE FROM body_refs")
+
+
+def _referred(line: str) -> str | None:
+    """The sha a line's answer refers to, if it is written by reference. Inside JSON strings
+    every quote is escaped, so `{"sha":"` is structure: the last one is the answer's (the
+    fields after it hold no object); a parameter named sha gives at worst a sha never kept."""
+    at = line.rfind('{"sha":"')
+    if at < 0:
+        return None
+    sha = line[at + 8:at + 40]
+    return sha if len(sha) == 32 and sha.isalnum() and sha.isascii() else None
 
 
 def _value(db: sqlite3.Connection, sql: str) -> Any:
