@@ -182,3 +182,9 @@ def _worker_main(sock: socket.socket, all_sockets: list[socket.socket], endpoint
         loop.run_until_complete(serve())
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        # A worker ends with os._exit, which runs no atexit hook: the console lines of requests
+        # it answered last would be lost with the log's queue (seen: a test missed the line of
+        # the request answered just before stopping).
+        request_log = getattr(endpoint, "request_log", None)
+        if request_log is not None:
+            request_log.flush(1.0)
