@@ -234,18 +234,15 @@ class Journal:
         is the sha whose text this line writes whole."""
         if len(body) < SHARED_BODY_CHARS:
             return body.decode("utf-8", "replace"), None
-        sha = self._repeats.get(body, _UNSEEN)
-        if sha is _UNSEEN or sha is None:
+        seen = self._repeats.get(body, _UNSEEN)
+        if seen is _UNSEEN:  # first sight: written whole, remembered; no digest for an answer
+            # sent once (most multi-status answers)
             if len(self._repeats) >= MAX_REPEATS:
                 self._repeats.clear()
-            # hashed only once it repeats: an answer sent once (most multi-status answers)
-            # costs one dict entry, not a digest
-            self._repeats[body] = None if sha is _UNSEEN else hashlib.blake2b(
-                body, digest_size=16).hexdigest()
-            if sha is _UNSEEN:
-                return body.decode("utf-8", "replace"), None
-            sha = self._repeats[body]
-        assert isinstance(sha, str)
+            self._repeats[body] = None
+            return body.decode("utf-8", "replace"), None
+        sha = seen if isinstance(seen, str) else hashlib.blake2b(body, digest_size=16).hexdigest()
+        self._repeats[body] = sha  # it repeats: shared from now on
         if sha in self._in_log:
             return {"sha": sha}, None
         return {"sha": sha, "text": body.decode("utf-8", "replace")}, sha
