@@ -75,20 +75,17 @@ def test_a_lone_surrogate_is_shown_escaped_not_lost(journal):
 
 
 @SQLITE_JOURNAL
-def test_the_flusher_survives_a_failing_flush_and_releases_the_lock(journal, monkeypatch, capsys):
-    """A failure inside the write transaction is logged, rolled back, and the next round works."""
+def test_a_failing_copy_is_rolled_back_and_releases_the_lock(journal, monkeypatch):
+    """A failure inside the reader's copy transaction rolls back, and the next read works."""
     record(journal, action="balance")
-    calls = []
 
     def broken(db):
-        calls.append(1)
         db.execute("INSERT INTO journal_sources VALUES ('half-done', 1)")
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(journal, "_ingest", broken)
-    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 10)  # the round retires and copies
-    journal.flush_in_background()  # must not raise
-    assert calls and "disk on fire" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        journal.entries()
     monkeypatch.undo()
     other = sqlite3.connect(journal.path, timeout=0.1)  # no lock is left behind
     other.execute("BEGIN IMMEDIATE")
@@ -100,26 +97,27 @@ def test_the_flusher_survives_a_failing_flush_and_releases_the_lock(journal, mon
 
 
 @SQLITE_JOURNAL
-def test_the_flusher_thread_keeps_running_after_failures(journal, monkeypatch):
+def test_the_flusher_thread_keeps_running_after_failures(journal, monkeypatch, capsys):
     failures = []
-    real = Journal._ingest
+    real = Journal._rotate_own_log
 
-    def sometimes(self, db):
+    def sometimes(self):
         if len(failures) < 3:
             failures.append(1)
-            raise sqlite3.OperationalError("database is locked")
-        return real(self, db)
+            raise OSError("disk on fire")
+        return real(self)
 
     monkeypatch.setattr(journal_module, "FLUSH_SECONDS", 0.02)
     monkeypatch.setattr(journal_module, "ROTATE_BYTES", 10)  # every round retires the log
-    monkeypatch.setattr(Journal, "_ingest", sometimes)
+    monkeypatch.setattr(Journal, "_rotate_own_log", sometimes)
     record(journal, action="balance")  # starts the flusher
+    first = journal._log_path
     deadline = time.monotonic() + 5
-    rows = 0
-    while time.monotonic() < deadline and not rows:
-        time.sleep(0.05)
-        rows = sqlite3.connect(journal.path).execute("SELECT COUNT(*) FROM entries").fetchone()[0]
-    assert len(failures) == 3 and rows == 1  # it failed three times, then copied the entry
+    while time.monotonic() < deadline and journal._fd is not None:
+        time.sleep(0.02)
+    assert len(failures) == 3 and "disk on fire" in capsys.readouterr().err
+    assert journal._fd is None and first.exists()  # it failed three times, then retired the log
+    assert [e["action"] for e in journal.entries()] == ["balance"]
 
 
 @SQLITE_JOURNAL
@@ -152,16 +150,32 @@ def test_filters_and_cursor(journal):
 
 
 @SQLITE_JOURNAL
-def test_a_large_log_is_emptied_once_copied(journal, monkeypatch):
+def test_a_retired_log_waits_for_a_reader_who_copies_and_removes_it(journal, monkeypatch):
     monkeypatch.setattr(journal_module, "ROTATE_BYTES", 2000)
     for i in range(40):
         record(journal, action="balance", n=str(i))
     old = journal._log_path
-    journal.flush_in_background()
-    assert not old.exists() and not list(journal.logs.glob("*.done"))  # copied, then removed
+    journal.flush_in_background()  # retired, not copied: the writer touches no SQLite
+    assert old.exists() and list(journal.logs.glob("*.done"))
+    assert sqlite3.connect(journal.path).execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 0
     record(journal, action="status")
     assert journal._log_path != old
     assert len(journal.entries(limit=1000)) == 41
+    assert not old.exists() and not list(journal.logs.glob("*.done"))  # copied, then removed
+
+
+@SQLITE_JOURNAL
+def test_retired_logs_nobody_reads_go_once_newer_ones_hold_the_limit(journal, monkeypatch):
+    """Unread, the disk holds about `limit` lines per worker, and a late reader still gets
+    exactly the newest `limit` entries."""
+    monkeypatch.setattr(journal_module, "ROTATE_BYTES", 2000)  # about 20 lines per log
+    most = 0
+    for i in range(400):
+        record(journal, action="balance", n=str(i))
+        journal.flush_in_background()
+        most = max(most, len(list(journal.logs.glob("*.log"))))
+    assert most <= 5  # 50 lines: the current log, the 2-3 that hold the rest, one retiring
+    assert [int(e["params"]["n"]) for e in journal.entries(limit=1000)] == list(range(350, 400))
 
 
 LONG = [bytes(f'{{"n":{n},"text":"{"é" * 700}"}}', "utf-8") for n in range(3)]  # >= 1 KB

@@ -8,10 +8,13 @@ Read-your-writes with any number of workers, and no lock on the hot path:
   `limit` of each) into the `entries` table and remember how far each file was read. So
   whatever was answered is readable, and the copying is paid for only while someone reads;
 - each worker's flusher thread looks at its own log every 0.5 s and, once it is past
-  ROTATE_BYTES, retires it: a new file for new entries, the old one copied (its newest `limit`
-  lines) and removed. It catches and logs every exception and keeps running, and every
-  transaction it opens ends (commit or rollback): it cannot die holding the lock.
-  (Copying every line every 0.5 s cost a worker more than the requests it journalled.)
+  ROTATE_BYTES, retires it: new entries go to a new file. A retired log is not copied by its
+  writer: a reader copies it (and removes it) when it reads, and the writer removes it unread
+  once its newer logs hold `limit` lines, since then none of its lines is among the newest
+  `limit`. So the flusher touches no SQLite and the disk holds about `limit` lines per worker.
+  It catches and logs every exception and keeps running. (Copying each retired log at once
+  cost a worker a third of its CPU under multi-status, and stalled its answers for
+  hundreds of milliseconds.)
 
 Everything a client can send is storable: strings are cleaned of lone surrogates (which UTF-8
 and SQLite refuse) before they are written. The key is never stored: parameters keep `key` as
@@ -166,6 +169,9 @@ class Journal:
         self._flusher_pid: int | None = None
         self._repeats: dict[bytes, str | None] = {}  # long answer -> its sha once it repeats
         self._in_log: set[str] = set()  # shas whose text the current log file holds in full
+        self._lines = 0  # lines this process wrote to its current log
+        self._retired: list[tuple[Path, int]] = []  # its retired logs and their lines, oldest
+        # first: removed unread once the newer ones hold `limit` lines
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -199,6 +205,7 @@ class Journal:
             self._fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._open_fds.append(self._fd)
             self._in_log = set()  # a new file holds no text yet
+            self._lines = 0
         return self._fd
 
     # ------------------------------------------------------------ the hot path
@@ -222,6 +229,7 @@ class Journal:
                 view = memoryview(orjson.dumps(entry) + b"\n")
                 while view:
                     view = view[os.write(fd, view):]
+                self._lines += 1
                 if sha is not None:  # written whole: later lines of this file may refer to it
                     self._in_log.add(sha)
         except OSError as exc:  # a full disk loses a journal line, never the answer
@@ -343,28 +351,42 @@ class Journal:
         db.execute("DELETE FROM source_bodies WHERE name = ?", (path.name,))
 
     def _rotate_own_log(self) -> None:
-        """Retire this worker's log once it is large: the next entry starts a new file, and
-        the old one is removed once every line of it has been copied. Only the swap of the file
-        holds the append lock (a request waits microseconds, never for the copying: copying a
-        1 MB log while holding it stalled answers for seconds)."""
+        """Retire this worker's log once it is large: the next entry starts a new file. Only
+        the swap of the file holds the append lock (a request waits microseconds)."""
         with self._append_lock:
             path, fd = self._log_path, self._fd
             if fd is None or path is None or os.fstat(fd).st_size < ROTATE_BYTES:
                 return
             Path(f"{path}{RETIRED}").touch()
-            self._fd, self._log_path = None, None
+            self._retired.append((path, self._lines))
+            self._fd, self._log_path, self._lines = None, None, 0
             with contextlib.suppress(ValueError):
                 self._open_fds.remove(fd)
             os.close(fd)
 
+    def _drop_superseded(self) -> None:
+        """Remove this worker's retired logs that its newer logs make useless: once the lines
+        after a log number `limit`, none of that log's lines is among the newest `limit`
+        entries (of this worker, so of all). A reader that copied a log removed it already."""
+        with self._append_lock:
+            newer, keep = self._lines, len(self._retired)
+            while keep and newer < self.limit:
+                keep -= 1
+                newer += self._retired[keep][1]
+            superseded, self._retired = self._retired[:keep], self._retired[keep:]
+        for path, _ in superseded:  # a reader reading it now has it open: it still copies it
+            for name in (path, Path(f"{path}{RETIRED}")):
+                with contextlib.suppress(FileNotFoundError):
+                    name.unlink()
+
     def flush_in_background(self) -> None:
-        """One flusher round; whatever goes wrong is logged, never raised."""
+        """One flusher round; whatever goes wrong is logged, never raised. No SQLite here:
+        retired logs wait for a reader, or go unread once superseded."""
         if not os.path.exists(self.path):
             return  # the store was closed and its throw-away files removed
         try:
             self._rotate_own_log()
-            if any(self.logs.glob(f"*{RETIRED}")):  # copied to their end, then removed
-                self.flush()
+            self._drop_superseded()
         except Exception:  # noqa: BLE001 - the flusher must outlive any failure
             _log("flushing failed (will retry):\n" + traceback.format_exc(limit=3))
 
