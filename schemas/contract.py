@@ -100,6 +100,11 @@ def _forms(secrets: tuple[str, ...]) -> frozenset[str]:
     return frozenset(f.casefold() for s in secrets for f in (s, *_encoded(s)))
 
 
+def redaction_forms(secret: str) -> frozenset[str]:
+    """The case-folded forms of `secret` that `redact` looks for in other values."""
+    return _forms((secret,))
+
+
 def _encoded(secret: str) -> tuple[str, str]:
     """`secret` URL-encoded (quote, quote_plus). A client's text may hold lone surrogates (a JSON
     escape like \\ud800, or a form body's undecodable bytes kept by surrogateescape), which

@@ -66,6 +66,28 @@ def test_any_client_string_is_recorded_and_read_back(action, name, value):
         store.close()
 
 
+# Parameters as clients send them, the key pasted into another value now and then.
+_names = st.sampled_from(["action", "order", "orders", "link", "service", "Key", "api_token",
+                          "comments", "x" * 201, "é"])
+_values = st.one_of(st.text(st.characters(max_codepoint=127), max_size=12),
+                    st.text(max_size=6), st.just("y" * 4097))
+
+
+@given(key=st.one_of(st.none(), _values), rest=st.dictionaries(_names, _values, max_size=5),
+       paste=st.sampled_from(["", "{}", "https://x.test/?key={}", "%{}"]), upper=st.booleans(),
+       into=_names)
+def test_the_plain_redaction_is_the_general_one(key, rest, paste, upper, into):
+    """The shortcut for plain requests answers exactly what the general walk does."""
+    params = dict(rest)
+    if key is not None:
+        params["key"] = key
+        if paste:
+            params[into] = paste.format(key.upper() if upper else key)
+    assert journal_module.redact(params) == journal_module.redact_any(params)
+    assert journal_module._plain_redacted({"key": "abcd", "action": "status", "order": "1"}) \
+        == {"key": "***", "action": "status", "order": "1"}  # the shortcut is taken
+
+
 @SQLITE_JOURNAL
 def test_a_lone_surrogate_is_shown_escaped_not_lost(journal):
     record(journal, action="\ud800", link="https://x.test/\udcff")
