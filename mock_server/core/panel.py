@@ -20,11 +20,10 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from smmkit.mock_server.core import lifecycle as lc
 from smmkit.mock_server.core.catalog import Service, parse_add, parse_int, service_from_json
@@ -78,9 +77,9 @@ class AccountSpec:
     currency: str = "USD"
 
 
-@dataclass(frozen=True)
-class Moment:
-    """One instant of the panel, as a request sees it."""
+class Moment(NamedTuple):
+    """One instant of the panel, as a request sees it (a named tuple: built on every request,
+    where a frozen dataclass's __init__ cost more than the reads it describes)."""
 
     now: float
     due: bool  # some order's final time has passed and its refund is not yet booked
@@ -167,6 +166,32 @@ def _booker(ref: weakref.ReferenceType[Panel], event: threading.Event) -> None:
                 print(f"smmkit: booking due orders failed: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
         del panel
+
+
+class _Serving:
+    """`Panel.request()`: pins the request's Moment on this thread while it is served."""
+
+    __slots__ = ("panel",)
+
+    def __init__(self, panel: Panel) -> None:
+        self.panel = panel
+
+    def __enter__(self) -> Moment:
+        panel = self.panel
+        panel.store.ensure_clean()
+        pinned = panel._pinned
+        pinned.moment = None
+        panel.reads.begin()
+        try:
+            moment = pinned.moment = panel.moment()
+        except BaseException:
+            self.__exit__()
+            raise
+        return moment
+
+    def __exit__(self, *exc: object) -> None:
+        self.panel._pinned.moment = None
+        self.panel.reads.end()
 
 
 class Panel:
@@ -272,19 +297,11 @@ class Panel:
             row = self.ops.pulse(self.store.connection(), self.wall())
         return Moment(row.now, bool(row.due), bool(row.faults))
 
-    @contextmanager
-    def request(self) -> Iterator[Moment]:
-        """Serve one request at one instant: the clock is read once, whatever the request does.
-        A transaction an earlier failure left open on this thread is ended first."""
-        self.store.ensure_clean()
-        self._pinned.moment = None
-        self.reads.begin()
-        try:
-            moment = self._pinned.moment = self.moment()
-            yield moment
-        finally:
-            self._pinned.moment = None
-            self.reads.end()
+    def request(self) -> _Serving:
+        """Serve one request at one instant (`with panel.request() as moment:`): the clock is
+        read once, whatever the request does. A transaction an earlier failure left open on
+        this thread is ended first."""
+        return _Serving(self)
 
     def change_clock(self, change: Callable[[ClockState, float], ClockState]) -> ClockState:
         """Apply `change(state, wall)` to the shared clock, then settle what became due. A
@@ -309,8 +326,21 @@ class Panel:
         row = self.reads.account_by_key(key)
         if row is None or not row.enabled:
             raise InvalidKey("unknown or disabled key")  # never the key: messages get logged
-        return Account(row.id, row.key, Decimal(row.balance), row.currency,
-                       bool(row.enabled))
+        built = self._built_accounts()
+        account = built.get(row.id)
+        if account is None or account[0] is not row:  # built again once its row is read again
+            if len(built) >= MAX_KNOWN:
+                built.clear()
+            account = built[row.id] = (row, Account(row.id, row.key, Decimal(row.balance),
+                                                    row.currency, bool(row.enabled)))
+        return account[1]
+
+    def _built_accounts(self) -> dict[int, tuple[Any, Account]]:
+        """This thread's Accounts with the rows they were built from."""
+        built: dict[int, tuple[Any, Account]] | None = getattr(self._pinned, "accounts", None)
+        if built is None:
+            built = self._pinned.accounts = {}
+        return built
 
     def _account(self, who: Account | str) -> Account:
         return who if isinstance(who, Account) else self.authenticate(who)
