@@ -7,6 +7,7 @@
   and WAL restarts included.
 - `web/dialects.encode` (orjson) writes json.dumps's bytes for every body an answer can hold.
 - `web/api._from_form`'s split writes parse_qsl's dict for every body without escapes.
+- `web/api.parse_ids`'s shortcut for plain digit lists reads what the general parser reads.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from smmkit.mock_server.core.faults import FaultBook
 from smmkit.mock_server.core.panel import Panel
 from smmkit.mock_server.storage.read_cache import CachedReads, DirectReads
 from smmkit.mock_server.storage.sqlite import Store
-from smmkit.mock_server.web.api import _from_form
+from smmkit.mock_server.core.errors import IncorrectRequest
+from smmkit.mock_server.web.api import _from_form, parse_any_ids, parse_ids
 from smmkit.mock_server.web.dialects import encode
 
 # ------------------------------------------------------------------ the read cache
@@ -197,3 +199,17 @@ def test_the_form_split_is_parse_qsl(text: str) -> None:
     raw = text.encode("utf-8", "surrogateescape")
     expected = dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape"))
     assert _from_form(raw) == expected
+
+
+def _ids_or_error(parse, raw: str) -> list[int] | str:
+    try:
+        return parse(raw)
+    except IncorrectRequest:
+        return "refused"
+
+
+@given(st.one_of(
+    st.lists(st.integers(0, 10**31), max_size=102).map(lambda ids: ",".join(map(str, ids))),
+    st.text(st.sampled_from("0123456789, \t٠١+-x"), max_size=40)))
+def test_the_plain_id_list_shortcut_reads_what_the_general_parser_reads(raw: str) -> None:
+    assert _ids_or_error(parse_ids, raw) == _ids_or_error(parse_any_ids, raw)

@@ -86,9 +86,9 @@ class Moment(NamedTuple):
     faults: bool  # some fault rule is armed
 
 
-@dataclass(frozen=True, slots=True)
-class OrderView:
-    """What `status` reports for one order."""
+class OrderView(NamedTuple):
+    """What `status` reports for one order (a named tuple: the answer's cache looks each one
+    up, and a tuple's hash and equality are C, a dataclass's Python)."""
 
     order: int
     charge: Decimal  # the charge kept after refunds
@@ -465,6 +465,9 @@ class Panel:
                 result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
                 continue
             entry = known.get(order_id)
+            if entry is not None and entry[0] is row and entry[3] is not None:
+                result[order_id] = entry[3]  # final, and booked: what polling mostly asks
+                continue
             if entry is None or entry[0] is not row:  # read again since: work it out again
                 if len(known) >= MAX_KNOWN:
                     known.clear()

@@ -63,7 +63,8 @@ class _Copies:
         self.clock: Any = None  # (anchor_wall, anchor_panel, speed, frozen, next_due, faults)
         self.accounts: dict[str, Any] = {}
         self.balances: dict[int, Any] = {}
-        self.orders: dict[tuple[int, int], Any] = {}
+        self.orders: dict[int, dict[int, Any]] = {}  # account id -> order id -> row or None
+        self.order_count = 0
         self.catalog_version: Any = _ABSENT
 
 
@@ -134,20 +135,22 @@ class CachedReads(DirectReads):
 
     def orders_of(self, account_id: int, ids: Sequence[int]) -> dict[int, Any]:
         """The account's orders among `ids` (one query for the ones not yet copied)."""
-        orders = self._copies().orders
-        missing = [i for i in ids if (account_id, i) not in orders]
+        copies = self._copies()
+        orders = copies.orders.get(account_id)
+        if orders is None:
+            orders = copies.orders[account_id] = {}
+        missing = [i for i in ids if i not in orders]
         if missing:
-            if len(orders) + len(missing) > MAX_ROWS:
-                orders.clear()
+            if copies.order_count + len(missing) > MAX_ROWS:
+                copies.orders.clear()
+                copies.order_count = 0
+                orders = copies.orders[account_id] = {}
             found = self.ops.orders_of(self.store.connection(), account_id, missing)
             for order_id in missing:
-                orders[(account_id, order_id)] = found.get(order_id)
-        result = {}
-        for order_id in ids:
-            row = orders.get((account_id, order_id))
-            if row is not None:
-                result[order_id] = row
-        return result
+                orders[order_id] = found.get(order_id)
+            copies.order_count += len(missing)
+        get = orders.get
+        return {order_id: row for order_id in ids if (row := get(order_id)) is not None}
 
 
 def reads_for(store: Any) -> DirectReads:
