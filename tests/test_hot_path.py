@@ -3,6 +3,8 @@
 - `storage/read_cache.py`: a panel whose reads come from per-thread copies answers like a
   panel that queries every time, whatever another connection (another worker) commits in
   between — a model-based test over random sequences of writes from two panels on one store.
+- `web/app.py`'s kept answers: an endpoint that keeps timeless answers answers what one that
+  works each one out answers, while another panel writes and the clock runs on without commits.
 - The WAL-index header: every commit from another connection changes the epoch, checkpoints
   and WAL restarts included.
 - `web/dialects.encode` (orjson) writes json.dumps's bytes for every body an answer can hold.
@@ -141,6 +143,134 @@ def _answers(panel: Panel, key: str, orders: list[int]) -> tuple:
 TwoWorkers.TestCase.settings = settings(max_examples=20, stateful_step_count=25,
                                         deadline=None)
 TestTwoWorkers = TwoWorkers.TestCase
+
+
+class KeptReplies(RuleBasedStateMachine):
+    """An endpoint that keeps timeless answers (web/app.py) answers byte for byte what an
+    endpoint that works every answer out answers, on one store, while another panel writes
+    and while the clock runs on without a commit (a wall clock the test moves)."""
+
+    @initialize()
+    def start(self) -> None:
+        import tempfile
+        import time
+
+        from smmkit.mock_server.web.api import Api
+        from smmkit.mock_server.web.app import ApiEndpoint
+
+        self.dir = tempfile.mkdtemp(prefix="smmkit-kept-")
+        db = str(Path(self.dir) / "p.db")
+        self.wall = time.time()
+        panels = [build_panel(Config(db=db)) for _ in range(3)]
+        for panel in panels:
+            panel.wall = lambda: self.wall
+        self.writer, cached, truth = panels
+        truth.reads = DirectReads(truth.store)
+        self.kept = ApiEndpoint(Api(cached), 1 << 20, faults=FaultBook(cached.store))
+        self.fresh = ApiEndpoint(Api(truth), 1 << 20, faults=FaultBook(truth.store),
+                                 keep_replies=False)
+        self.panels = panels
+        self.orders: list[int] = []
+
+    def teardown(self) -> None:
+        for panel in getattr(self, "panels", ()):
+            panel.store.close()
+
+    @rule(n=st.integers(0, 10_000), service=st.sampled_from(["1", "3"]))
+    def add(self, n: int, service: str) -> None:
+        try:
+            self.orders.append(self.writer.add_order(
+                DEMO_KEY, {"service": service, "link": f"https://x.com/{n}", "quantity": "100"}))
+        except PanelError:
+            pass
+
+    @rule(seconds=st.sampled_from([0.5, 5, 11, 60, 3_600]))
+    def time_passes(self, seconds: float) -> None:
+        self.wall += seconds  # no commit: only the clock moves
+
+    @rule(seconds=st.sampled_from([30, 86_400]))
+    def advance(self, seconds: int) -> None:
+        self.writer.advance(seconds)
+
+    @rule()
+    def settle(self) -> None:
+        self.writer.settle()
+
+    @rule(amount=st.sampled_from(["5", "-1"]))
+    def top_up(self, amount: str) -> None:
+        try:
+            self.writer.top_up(DEMO_KEY, amount)
+        except ValueError:
+            pass
+
+    @rule(enabled=st.booleans())
+    def enable(self, enabled: bool) -> None:
+        steering.update_account(self.writer, DEMO_KEY, {"enabled": enabled})
+
+    @rule(armed=st.booleans())
+    def fault(self, armed: bool) -> None:
+        book = FaultBook(self.writer.store)
+        book.clear()
+        if armed:  # every status request (a count would be used up by the first endpoint)
+            book.add({"kind": "rate_limit", "action": "status", "probability": 1})
+
+    @invariant()
+    def kept_answers_are_the_fresh_ones(self) -> None:
+        if not hasattr(self, "kept"):
+            return
+        asked = [f"key={DEMO_KEY}&action=balance", "key=nobody&action=balance",
+                 f"key={DEMO_KEY}&action=status&order=999999",
+                 f"key={DEMO_KEY}&action=status&orders={','.join(map(str, self.orders[-5:]))}"]
+        asked += [f"key={DEMO_KEY}&action=status&order={i}" for i in self.orders[-4:]]
+        for body in asked:
+            fresh = _answer(self.fresh, body)
+            assert _answer(self.kept, body) == fresh, body
+            assert _answer(self.kept, body) == fresh, body  # asked again: from what was kept
+
+
+def test_an_answer_that_depends_on_the_instant_is_never_kept(tmp_path: Path) -> None:
+    """The moving order and the balance with a refund due are worked out again at every
+    instant; a final order's answer is kept (and still right)."""
+    import time
+
+    from smmkit.mock_server.web.api import Api
+    from smmkit.mock_server.web.app import ApiEndpoint
+
+    wall = [time.time()]
+    panel = build_panel(Config(db=str(tmp_path / "p.db")))
+    panel.wall = lambda: wall[0]
+    try:
+        endpoint = ApiEndpoint(Api(panel), 1 << 20)
+        order = panel.add_order(DEMO_KEY, {"service": "1", "link": "https://x.com/1",
+                                           "quantity": "100"})
+        status = f"key={DEMO_KEY}&action=status&order={order}"
+        balance = f"key={DEMO_KEY}&action=balance"
+        seen = []
+        for _ in range(4):  # Pending, In progress, In progress, then final with a refund due
+            seen.append((_answer(endpoint, status), _answer(endpoint, balance)))
+            wall[0] += 30
+        assert len({answer for answer, _ in seen}) == 4
+        assert seen[-1][1] != seen[0][1]  # the refund due is in the balance before booking
+        panel.settle()
+        final = _answer(endpoint, status), _answer(endpoint, balance)
+        wall[0] += 86_400
+        assert (_answer(endpoint, status), _answer(endpoint, balance)) == final == seen[-1]
+        assert len(panel.reads.memo()[endpoint]) == 2  # booked: both answers are kept now
+    finally:
+        panel.store.close()
+
+
+def _answer(endpoint: object, body: str) -> tuple[int, bytes]:
+    from smmkit.mock_server.web.app import ApiRequest
+
+    reply = endpoint.answer(  # type: ignore[attr-defined]
+        ApiRequest("POST", "", "application/x-www-form-urlencoded", body.encode()))
+    return reply.status, reply.body
+
+
+KeptReplies.TestCase.settings = settings(max_examples=25, stateful_step_count=25,
+                                         deadline=None)
+TestKeptReplies = KeptReplies.TestCase
 
 
 def test_the_epoch_moves_with_every_commit_elsewhere_checkpoints_included(

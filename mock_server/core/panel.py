@@ -181,6 +181,7 @@ class _Serving:
         panel.store.ensure_clean()
         pinned = panel._pinned
         pinned.moment = None
+        pinned.timeless = True
         panel.reads.begin()
         try:
             moment = pinned.moment = panel.moment()
@@ -303,6 +304,16 @@ class Panel:
         this thread is ended first."""
         return _Serving(self)
 
+    def timeless(self) -> bool:
+        """Whether what this request read so far holds at any later instant until the store
+        changes: no order still moving, no refund due but unbooked (a final, booked order;
+        a balance with nothing due; an unknown key). Reset by every `request()`."""
+        return bool(getattr(self._pinned, "timeless", False))
+
+    def _on_the_clock(self) -> None:
+        """This request's answer depends on the instant it was read."""
+        self._pinned.timeless = False
+
     def change_clock(self, change: Callable[[ClockState, float], ClockState]) -> ClockState:
         """Apply `change(state, wall)` to the shared clock, then settle what became due. A
         change that would put the clock out of range (`check_clock`) raises ValueError and
@@ -367,11 +378,12 @@ class Panel:
         """The balance with every refund already due, read without taking the write lock."""
         account = self._account(who)
         moment = self.moment()
-        if not moment.due:
+        if not moment.due:  # nothing due: the stored balance holds until something changes
             row = self.reads.balance_of(account.id)
             if row is None:
                 raise InvalidKey("account deleted")
             return Decimal(row.balance), row.currency
+        self._on_the_clock()
         self._book_soon()
         with self.store.snapshot() as db:  # balance and unbooked refunds from one snapshot
             row = self.ops.balance_of(db, account.id)
@@ -475,7 +487,9 @@ class Panel:
             _, plan, charge, final, final_at = entry
             if final is not None:
                 result[order_id] = final
-            elif row.due_at <= now:  # final, refund not booked yet: report what booking will do
+                continue
+            self._on_the_clock()
+            if row.due_at <= now:  # final, refund not booked yet: report what booking will do
                 self._book_soon()
                 view = lc.final_state(plan)
                 result[order_id] = OrderView(order_id, charge - due_refund(row),

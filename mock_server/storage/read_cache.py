@@ -8,7 +8,9 @@ counts its own connection's commits. While neither moved, the copies are exactly
 queries would return; when either moved, every copy is dropped and read again.
 
 So the copies are never stale: a commit anywhere is seen by the next request of every worker.
-Writes never go through here (they run SQL inside their transaction, tables.py).
+Writes never go through here (they run SQL inside their transaction, tables.py). `memo()` lends
+the layers above a dict with the same lifetime, for what they derive from these rows (the web
+layer keeps whole answers there: web/app.py).
 
 Engines without such a version (PostgreSQL: many hosts) get `DirectReads`, the same names
 answered by a query each time.
@@ -54,6 +56,11 @@ class DirectReads:
     def orders_of(self, account_id: int, ids: Sequence[int]) -> dict[int, Any]:
         return self.ops.orders_of(self.store.connection(), account_id, ids)
 
+    def memo(self) -> dict[Any, Any] | None:
+        """A dict the layers above may keep derived answers in while the database is the same
+        (dropped with the copies at the next change), or None: this engine cannot tell."""
+        return None
+
 
 class _Copies:
     """One thread's copies, all read at one database version."""
@@ -66,6 +73,7 @@ class _Copies:
         self.orders: dict[int, dict[int, Any]] = {}  # account id -> order id -> row or None
         self.order_count = 0
         self.catalog_version: Any = _ABSENT
+        self.memo: dict[Any, Any] = {}  # the layers above keep what they derived, for this version
 
 
 class CachedReads(DirectReads):
@@ -132,6 +140,12 @@ class CachedReads(DirectReads):
         if copies.catalog_version is _ABSENT:
             copies.catalog_version = self.ops.catalog_version(self.store.connection())
         return copies.catalog_version  # type: ignore[no-any-return]
+
+    def memo(self) -> dict[Any, Any] | None:
+        memo = self._copies().memo
+        if len(memo) >= MAX_ROWS:
+            memo.clear()
+        return memo
 
     def orders_of(self, account_id: int, ids: Sequence[int]) -> dict[int, Any]:
         """The account's orders among `ids` (one query for the ones not yet copied)."""

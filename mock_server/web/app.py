@@ -40,6 +40,9 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
 from werkzeug.wsgi import LimitedStream, get_content_length
 
 API_PATHS = frozenset({"/api/v2", "/api/v2/"})
+# Reads whose answer may be kept until the store changes, when the panel says it is timeless.
+TIMELESS_ACTIONS = frozenset({"balance", "status"})
+MAX_KEPT_REPLIES = 20_000  # per thread, dropped wholesale beyond (memory at 1M orders)
 # HEAD is not here: a HEAD answer has no body, so an `add` it carried out would be charged to a
 # client that never sees the order id.
 API_METHODS = ("GET", "POST")
@@ -72,12 +75,16 @@ class ApiEndpoint:
     """/api/v2: `answer(ApiRequest)` for any server, and the WSGI callable over it."""
 
     def __init__(self, api: Api, max_body: int, *, faults: FaultBook | None = None,
-                 journal: Journal | None = None, request_log: ConsoleLog | None = None) -> None:
+                 journal: Journal | None = None, request_log: ConsoleLog | None = None,
+                 keep_replies: bool = True) -> None:
         self.api = api
         self.max_body = max_body
         self.faults = faults
         self.journal = journal
         self.request_log = request_log
+        # Timeless answers (`Panel.timeless`) are kept by request bytes until the store
+        # changes; never in robustness mode, whose answers are drawn anew each time.
+        self.keep_replies = keep_replies and api.awkward is None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = ApiRequest(environ.get("REQUEST_METHOD", "GET"),
@@ -144,14 +151,39 @@ class ApiEndpoint:
                 None, None
         assert isinstance(body, bytes)
         content_type = request.content_type
+        kept = self._kept_replies(moment)
+        asked = (request.query, content_type, body)
+        if kept is not None:
+            hit = kept.get(asked)
+            if hit is not None:
+                return hit[0], hit[1], None
         params = read_params(request.query, content_type, body,
                              multipart=lambda: _multipart(content_type, body))
         fault = None
         if self.faults is not None and moment.faults:
             fault = self.faults.pick(params.values.get("action", ""), params.values.get("key"))
-        if fault is None:
-            return self.api.handle(params), params, None
-        return self._faulty(fault, params, request.host), params, fault
+        if fault is not None:
+            return self._faulty(fault, params, request.host), params, fault
+        reply = self.api.handle(params)
+        if (kept is not None and reply.status == 200 and self.api.panel.timeless()
+                and params.values.get("action") in TIMELESS_ACTIONS):
+            if len(kept) >= MAX_KEPT_REPLIES:
+                kept.clear()
+            kept[asked] = (reply, params)
+        return reply, params, None
+
+    def _kept_replies(self, moment: Moment) -> dict[Any, tuple[Reply, Params]] | None:
+        """The answers kept for this state of the store, or None when none may be used now:
+        a refund due but unbooked, or a fault armed, changes answers without a commit."""
+        if not self.keep_replies or moment.due or moment.faults:
+            return None
+        memo = self.api.panel.reads.memo()
+        if memo is None:
+            return None
+        kept = memo.get(self)
+        if kept is None:
+            kept = memo[self] = {}
+        return kept  # type: ignore[no-any-return]
 
     def _faulty(self, fault: Fault, params: Params, host: str) -> Reply | Later:
         """What a panel failing in `fault.kind` sends (docs/PROTOCOL.md §7)."""
