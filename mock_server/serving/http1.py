@@ -79,23 +79,27 @@ def error_reply(status: int) -> Reply:
 class Request:
     """One parsed request: what the handlers need, nothing more."""
 
-    __slots__ = ("method", "target", "headers", "body", "keep_alive", "version")
+    __slots__ = ("method", "target", "headers", "body", "keep_alive", "version", "known")
 
     def __init__(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]],
-                 body: bytes | object, keep_alive: bool, version: str) -> None:
+                 body: bytes | object, keep_alive: bool, version: str,
+                 known: dict[bytes, bytes] | None = None) -> None:
         self.method, self.target, self.headers = method, target, headers
         self.body, self.keep_alive, self.version = body, keep_alive, version
+        self.known = known or {}
 
     def header(self, name: bytes) -> str:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value.decode("latin-1")
-        return ""
+        """The first value of a header in KNOWN (lower-case `name`), as text; "" if absent."""
+        value = self.known.get(name)
+        return "" if value is None else value.decode("latin-1")
 
     def split_target(self) -> tuple[str, str]:
         path, _, query = self.target.partition(b"?")
         return path.decode("latin-1"), query.partition(b"#")[0].decode("latin-1")
 
+
+# The headers the server itself reads, kept by name as they arrive (one lower() per header).
+KNOWN = frozenset({b"content-length", b"content-type", b"host", b"expect"})
 
 # Connection states
 HEAD, BODY, IDLE, BUSY, CLOSING = range(5)
@@ -154,6 +158,7 @@ class Connection(asyncio.Protocol):
     def _reset_message(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.known: dict[bytes, bytes] = {}  # the first of each header in KNOWN, by its name
         self.head_bytes = 0
         self.body = bytearray()
         self.too_large = False
@@ -209,26 +214,30 @@ class Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self._count_head(len(url))
+        self.head_bytes += len(url)
+        if self.head_bytes > MAX_HEAD:
+            raise httptools.HttpParserError("request head too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
-        self._count_head(len(name) + len(value) + 4)
-
-    def _count_head(self, size: int) -> None:
-        self.head_bytes += size
+        self.head_bytes += len(name) + len(value) + 4
         if self.head_bytes > MAX_HEAD:
             raise httptools.HttpParserError("request head too large")
+        folded = name.lower()
+        if folded in KNOWN and (folded not in self.known or folded == b"expect"):
+            self.known[folded] = value  # the first, but any Expect that asks to continue
+            if folded == b"expect" and value.strip().lower() == b"100-continue":
+                self.known[b"continue"] = value
 
     def on_headers_complete(self) -> None:
         self.state = BODY
         self.deadline = time.monotonic() + BODY_TIMEOUT
-        length = _content_length(self.headers)
+        length = _content_length(self.known.get(b"content-length"))
         if length is not None and length > self.worker.endpoint.max_body:
             self.too_large = True  # answered now; nothing of the body is read
             self._complete(TOO_LARGE)
             raise httptools.HttpParserError("body over the limit")
-        if _expects_continue(self.headers) and self.parser.get_http_version() == "1.1":
+        if b"continue" in self.known and self.parser.get_http_version() == "1.1":
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, chunk: bytes) -> None:
@@ -250,7 +259,7 @@ class Connection(asyncio.Protocol):
             method = "GET"
         keep = parser.should_keep_alive() and body is not TOO_LARGE and body is not INCOMPLETE
         self.queue.append(Request(method, self.url, self.headers, body, keep,
-                                  parser.get_http_version()))
+                                  parser.get_http_version(), self.known))
         self._reset_message()
         self.state = HEAD
         self.deadline = time.monotonic() + HEADER_TIMEOUT
@@ -326,11 +335,11 @@ class Connection(asyncio.Protocol):
             self.reset()
             return
         close = (not request.keep_alive or self.eof
-                 or any(n.lower() == "connection" and v.lower() == "close"
-                        for n, v in reply.headers))
-        head = [f"HTTP/1.1 {status_line(reply.status)}\r\n".encode("latin-1"), DATE(),
-                b"Server: smmkit\r\nContent-Type: ", reply.content_type.encode("latin-1"),
-                b"\r\nContent-Length: ", str(len(reply.body)).encode(), b"\r\n"]
+                 or (bool(reply.headers) and any(n.lower() == "connection"
+                                                 and v.lower() == "close"
+                                                 for n, v in reply.headers)))
+        status, content_type = _head_lines(reply.status, reply.content_type)
+        head = [status, DATE(), content_type, str(len(reply.body)).encode(), b"\r\n"]
         for name, value in reply.headers:
             if name.lower() not in ("connection", "content-length", "content-type",
                                     "date", "server", "transfer-encoding"):
@@ -401,14 +410,23 @@ class Connection(asyncio.Protocol):
         return str(peer[0]), int(peer[1])
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name.lower() == b"content-length":
-            text = value.strip()
-            return int(text) if text.isdigit() else None
-    return None
+_HEAD_LINES: dict[tuple[int, str], tuple[bytes, bytes]] = {}
 
 
-def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() == b"expect" and value.strip().lower() == b"100-continue"
-               for name, value in headers)
+def _head_lines(status: int, content_type: str) -> tuple[bytes, bytes]:
+    """The status line, and the lines from Server up to "Content-Length: ", as bytes (built
+    once per status and type: every answer sends them)."""
+    lines = _HEAD_LINES.get((status, content_type))
+    if lines is None:
+        lines = _HEAD_LINES[(status, content_type)] = (
+            f"HTTP/1.1 {status_line(status)}\r\n".encode("latin-1"),
+            f"Server: smmkit\r\nContent-Type: {content_type}\r\nContent-Length: ".encode(
+                "latin-1"))
+    return lines
+
+
+def _content_length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    return int(text) if text.isdigit() else None
