@@ -26,12 +26,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from smmkit.mock_server.core import steering
 from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
-from smmkit.mock_server.core.errors import PanelError
+from smmkit.mock_server.core.errors import IncorrectRequest, PanelError
 from smmkit.mock_server.core.faults import FaultBook
 from smmkit.mock_server.core.panel import Panel
 from smmkit.mock_server.storage.read_cache import CachedReads, DirectReads
 from smmkit.mock_server.storage.sqlite import Store
-from smmkit.mock_server.core.errors import IncorrectRequest
 from smmkit.mock_server.web.api import _from_form, parse_any_ids, parse_ids
 from smmkit.mock_server.web.dialects import encode
 
@@ -256,6 +255,26 @@ def test_an_answer_that_depends_on_the_instant_is_never_kept(tmp_path: Path) -> 
         wall[0] += 86_400
         assert (_answer(endpoint, status), _answer(endpoint, balance)) == final == seen[-1]
         assert len(panel.reads.memo()[endpoint]) == 2  # booked: both answers are kept now
+    finally:
+        panel.store.close()
+
+
+def test_a_kept_answer_is_journalled_like_a_worked_out_one(tmp_path: Path) -> None:
+    from smmkit.mock_server.storage.journal import Journal
+    from smmkit.mock_server.web.api import Api
+    from smmkit.mock_server.web.app import ApiEndpoint
+
+    panel = build_panel(Config(db=str(tmp_path / "p.db")))
+    try:
+        journal = Journal(panel.store)
+        endpoint = ApiEndpoint(Api(panel), 1 << 20, journal=journal)
+        for _ in range(3):  # worked out, then kept twice
+            _answer(endpoint, f"key={DEMO_KEY}&action=balance&note={DEMO_KEY}x")
+        assert len(panel.reads.memo()[endpoint]) == 1
+        shown = [{k: e[k] for k in ("action", "params", "status", "body", "key_fingerprint")}
+                 for e in journal.entries()]
+        assert len(shown) == 3 and shown[0] == shown[1] == shown[2]
+        assert shown[0]["params"] == {"key": "***", "action": "balance", "note": "***x"}
     finally:
         panel.store.close()
 

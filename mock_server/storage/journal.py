@@ -247,15 +247,24 @@ class Journal:
 
     # ------------------------------------------------------------ the hot path
 
-    def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
-               latency: float, fault: str | None, service_type: str | None) -> None:
-        """Append one entry to this worker's log: one write, before the answer is sent, so every
-        reader in any worker sees it once the client has its answer."""
+    @staticmethod
+    def fields(params: dict[str, str]) -> tuple[str | None, str | None, dict[str, str]]:
+        """What a line holds of a request's parameters: the action, the key's fingerprint and
+        the redacted parameters. The same for every identical request, so a caller that
+        answers one again may keep them and pass them to `record`."""
         action = params.get("action")
-        entry = [at, time.time(), clean(action) if isinstance(action, str) else None,
-                 _key_print(params.get("key")), redact(params), status,
-                 None, round(latency * 1000, 3),
-                 fault, clean(service_type) if service_type else None]
+        return (clean(action) if isinstance(action, str) else None,
+                _key_print(params.get("key")), redact(params))
+
+    def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
+               latency: float, fault: str | None, service_type: str | None,
+               fields: tuple[str | None, str | None, dict[str, str]] | None = None) -> None:
+        """Append one entry to this worker's log: one write, before the answer is sent, so every
+        reader in any worker sees it once the client has its answer. `fields`: what `fields`
+        gave for these parameters, when the caller kept it."""
+        action, print_, redacted = fields if fields is not None else self.fields(params)
+        entry = [at, time.time(), action, print_, redacted, status, None,
+                 round(latency * 1000, 3), fault, clean(service_type) if service_type else None]
         self._write(entry, body[:MAX_BODY_CHARS])
 
     def _write(self, entry: list[Any], body: bytes) -> None:

@@ -53,7 +53,10 @@ class PostgresJournal:
         self._lock = threading.Lock()
 
     def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
-               latency: float, fault: str | None, service_type: str | None) -> None:
+               latency: float, fault: str | None, service_type: str | None,
+               fields: object = None) -> None:
+        """One row per request. `fields` (kept answers' journal fields) is never passed here:
+        no answers are kept on PostgreSQL (read_cache.DirectReads has no memo)."""
         action = params.get("action")
         redacted = {clean(k): clean(v) for k, v in sqlite_journal.redact(
             {k: v if isinstance(v, str) else str(v) for k, v in params.items()}).items()}

@@ -20,6 +20,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from smmkit.mock_server.core.errors import (
@@ -74,6 +75,7 @@ class Params:
     values: dict[str, str] = field(default_factory=dict)
     malformed: bool = False
     broken: frozenset[str] = frozenset()
+    journal_fields: Any = None  # set by the endpoint on the Params of an answer it keeps
 
     def first_broken(self) -> PanelError | None:
         """The error for the first broken field in check order (key, action, then the rest)."""

@@ -169,6 +169,8 @@ class ApiEndpoint:
                 and params.values.get("action") in TIMELESS_ACTIONS):
             if len(kept) >= MAX_KEPT_REPLIES:
                 kept.clear()
+            if self.journal is not None:  # the journal's part of the line, the same each time
+                params.journal_fields = self.journal.fields(params.values)
             kept[asked] = (reply, params)
         return reply, params, None
 
@@ -252,7 +254,7 @@ class ApiEndpoint:
         self.journal.record(
             at=moment.now, params=params.values, status=status, body=body,
             latency=time.perf_counter() - started, fault=fault.kind if fault else None,
-            service_type=service_type)
+            service_type=service_type, fields=params.journal_fields)
 
 DROPPED = Reply(0, b"")  # marker: close the connection instead of answering
 UNAVAILABLE = {"error": "Service unavailable"}
