@@ -98,6 +98,8 @@ class Request:
         return path.decode("latin-1"), query.partition(b"#")[0].decode("latin-1")
 
 
+_METHODS = {b"GET": "GET", b"POST": "POST", b"HEAD": "HEAD"}  # decoded once, not per request
+
 # The headers the server itself reads, kept by name as they arrive (one lower() per header).
 KNOWN = frozenset({b"content-length", b"content-type", b"host", b"expect"})
 
@@ -209,7 +211,8 @@ class Connection(asyncio.Protocol):
     # ------------------------------------------------------------ httptools callbacks
 
     def on_message_begin(self) -> None:
-        self._reset_message()
+        if self.url or self.headers:  # _complete reset it already, unless a message broke off
+            self._reset_message()
         self.started = True
 
     def on_url(self, url: bytes) -> None:
@@ -254,7 +257,8 @@ class Connection(asyncio.Protocol):
     def _complete(self, body: bytes | object) -> None:
         parser = self.parser
         try:
-            method = parser.get_method().decode("ascii", "replace")
+            raw = parser.get_method()
+            method = _METHODS.get(raw) or raw.decode("ascii", "replace")
         except httptools.HttpParserError:
             method = "GET"
         keep = parser.should_keep_alive() and body is not TOO_LARGE and body is not INCOMPLETE

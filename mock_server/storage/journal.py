@@ -305,9 +305,9 @@ class Journal:
         return {"sha": sha, "text": body.decode("utf-8", "replace")}, sha
 
     def _ensure_flusher(self) -> None:
-        if self._flusher_pid == os.getpid():
-            return
-        self._flusher_pid = os.getpid()  # a forked worker starts its own flusher
+        if self._flusher_pid is not None:  # reset in a forked worker (_forget_connections),
+            return  # which then starts its own: no getpid() system call per request
+        self._flusher_pid = os.getpid()
         threading.Thread(target=_flusher, args=(weakref.ref(self),), name="smmkit-journal",
                          daemon=True).start()
 
