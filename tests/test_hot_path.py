@@ -37,7 +37,25 @@ from smmkit.mock_server.web.dialects import encode
 # ------------------------------------------------------------------ the read cache
 
 
-class TwoWorkers(RuleBasedStateMachine):
+class WriterSteers:
+    """Rules both state machines share: `self.writer`, another panel on the store, disables
+    the demo key or arms a fault."""
+
+    writer: Panel
+
+    @rule(enabled=st.booleans())
+    def enable(self, enabled: bool) -> None:
+        steering.update_account(self.writer, DEMO_KEY, {"enabled": enabled})
+
+    @rule(armed=st.booleans())
+    def fault(self, armed: bool) -> None:
+        book = FaultBook(self.writer.store)
+        book.clear()
+        if armed:  # every status request (a count would be used up by the first reader)
+            book.add({"kind": "rate_limit", "action": "status", "probability": 1})
+
+
+class TwoWorkers(WriterSteers, RuleBasedStateMachine):
     """`cached` and `writer` are two panels on one store file, like two worker processes;
     `truth` reads the same file with no cache at all. After every step, what `cached` answers
     must be what `truth` answers."""
@@ -101,17 +119,6 @@ class TwoWorkers(RuleBasedStateMachine):
         except ValueError:
             pass
 
-    @rule(enabled=st.booleans())
-    def enable(self, enabled: bool) -> None:
-        steering.update_account(self.writer, DEMO_KEY, {"enabled": enabled})
-
-    @rule(armed=st.booleans())
-    def fault(self, armed: bool) -> None:
-        book = FaultBook(self.writer.store)
-        book.clear()
-        if armed:
-            book.add({"kind": "rate_limit", "action": "status"})
-
     @rule()
     def reset(self) -> None:
         self.writer.reset()
@@ -144,7 +151,7 @@ TwoWorkers.TestCase.settings = settings(max_examples=20, stateful_step_count=25,
 TestTwoWorkers = TwoWorkers.TestCase
 
 
-class KeptReplies(RuleBasedStateMachine):
+class KeptReplies(WriterSteers, RuleBasedStateMachine):
     """An endpoint that keeps timeless answers (web/app.py) answers byte for byte what an
     endpoint that works every answer out answers, on one store, while another panel writes
     and while the clock runs on without a commit (a wall clock the test moves)."""
@@ -201,17 +208,6 @@ class KeptReplies(RuleBasedStateMachine):
             self.writer.top_up(DEMO_KEY, amount)
         except ValueError:
             pass
-
-    @rule(enabled=st.booleans())
-    def enable(self, enabled: bool) -> None:
-        steering.update_account(self.writer, DEMO_KEY, {"enabled": enabled})
-
-    @rule(armed=st.booleans())
-    def fault(self, armed: bool) -> None:
-        book = FaultBook(self.writer.store)
-        book.clear()
-        if armed:  # every status request (a count would be used up by the first endpoint)
-            book.add({"kind": "rate_limit", "action": "status", "probability": 1})
 
     @invariant()
     def kept_answers_are_the_fresh_ones(self) -> None:
