@@ -36,7 +36,7 @@ JAVA_PACKAGE = "default-jre-headless"
 DEFAULT_CACHE = BENCH / ".peers"
 HEAP = ["-Xms256m", "-Xmx256m"]
 CONTAINER_THREADS = 40
-JIT_WARM_S = {"quick": 2, "full": 3}  # per scenario, all in turn: 12 s / 18 s of load
+JIT_WARM_S = {"quick": 2, "full": 6}  # per scenario, all in turn: 12 s / 36 s of load
 FLAGS = ["--bind-address", "127.0.0.1", "--port", "0", "--no-request-journal",
          "--disable-request-logging", "--async-response-enabled", "false",
          "--container-threads", str(CONTAINER_THREADS), "--jetty-acceptor-threads", "1",
