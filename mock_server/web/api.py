@@ -75,7 +75,7 @@ class Params:
     values: dict[str, str] = field(default_factory=dict)
     malformed: bool = False
     broken: frozenset[str] = frozenset()
-    journal_fields: Any = None  # set by the endpoint on the Params of an answer it keeps
+    journal_fields: Any = None  # the journal's fields for these values, set by the endpoint
 
     def first_broken(self) -> PanelError | None:
         """The error for the first broken field in check order (key, action, then the rest)."""

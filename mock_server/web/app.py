@@ -43,6 +43,8 @@ API_PATHS = frozenset({"/api/v2", "/api/v2/"})
 # Reads whose answer may be kept until the store changes, when the panel says it is timeless.
 TIMELESS_ACTIONS = frozenset({"balance", "status"})
 MAX_KEPT_REPLIES = 20_000  # per thread, dropped wholesale beyond (memory at 1M orders)
+MAX_PARSED = 20_000  # requests whose parameters are kept as read, dropped wholesale beyond
+MAX_PARSED_BODY = 2048  # bytes: a longer request is read anew each time
 # HEAD is not here: a HEAD answer has no body, so an `add` it carried out would be charged to a
 # client that never sees the order id.
 API_METHODS = ("GET", "POST")
@@ -85,6 +87,9 @@ class ApiEndpoint:
         # Timeless answers (`Panel.timeless`) are kept by request bytes until the store
         # changes; never in robustness mode, whose answers are drawn anew each time.
         self.keep_replies = keep_replies and api.awkward is None
+        # Parameters as read from the request bytes (the same bytes always read the same):
+        # pollers send the same few requests again and again. Never changed once read.
+        self._parsed: dict[tuple[str, str, bytes], Params] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = ApiRequest(environ.get("REQUEST_METHOD", "GET"),
@@ -157,8 +162,16 @@ class ApiEndpoint:
             hit = kept.get(asked)
             if hit is not None:
                 return hit[0], hit[1], None
-        params = read_params(request.query, content_type, body,
-                             multipart=lambda: _multipart(content_type, body))
+        params = self._parsed.get(asked)
+        if params is None:
+            params = read_params(request.query, content_type, body,
+                                 multipart=lambda: _multipart(content_type, body))
+            if self.journal is not None:  # the journal's part of the line, the same each time
+                params.journal_fields = self.journal.fields(params.values)
+            if len(body) <= MAX_PARSED_BODY:
+                if len(self._parsed) >= MAX_PARSED:
+                    self._parsed.clear()
+                self._parsed[asked] = params
         fault = None
         if self.faults is not None and moment.faults:
             fault = self.faults.pick(params.values.get("action", ""), params.values.get("key"))
@@ -169,8 +182,6 @@ class ApiEndpoint:
                 and params.values.get("action") in TIMELESS_ACTIONS):
             if len(kept) >= MAX_KEPT_REPLIES:
                 kept.clear()
-            if self.journal is not None:  # the journal's part of the line, the same each time
-                params.journal_fields = self.journal.fields(params.values)
             kept[asked] = (reply, params)
         return reply, params, None
 
