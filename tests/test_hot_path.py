@@ -3,6 +3,7 @@
 - `storage/read_cache.py`: a panel whose reads come from per-thread copies answers like a
   panel that queries every time, whatever another connection (another worker) commits in
   between — a model-based test over random sequences of writes from two panels on one store.
+- `web/app.py` keeps the parameters read from a request's bytes: answering never changes them.
 - `web/app.py`'s kept answers: an endpoint that keeps timeless answers answers what one that
   works each one out answers, while another panel writes and the clock runs on without commits.
 - The WAL-index header: every commit from another connection changes the epoch, checkpoints
@@ -143,7 +144,13 @@ def _answers(panel: Panel, key: str, orders: list[int]) -> tuple:
             return (moment.due, moment.faults, type(exc).__name__)
         shown = {i: v if not isinstance(v, PanelError) else type(v).__name__
                  for i, v in views.items()}
-        return (moment.due, moment.faults, balance, shown, sorted(panel.catalog()))
+        one_by_one = {}  # the single-order path (`order_of`), in another order than above
+        for order_id in [*reversed(orders), 999_999_999]:
+            try:
+                one_by_one[order_id] = panel.order_status(key, order_id)
+            except PanelError as exc:
+                one_by_one[order_id] = type(exc).__name__
+        return (moment.due, moment.faults, balance, shown, one_by_one, sorted(panel.catalog()))
 
 
 TwoWorkers.TestCase.settings = settings(max_examples=20, stateful_step_count=25,
@@ -271,6 +278,59 @@ def test_a_kept_answer_is_journalled_like_a_worked_out_one(tmp_path: Path) -> No
                  for e in journal.entries()]
         assert len(shown) == 3 and shown[0] == shown[1] == shown[2]
         assert shown[0]["params"] == {"key": "***", "action": "balance", "note": "***x"}
+    finally:
+        panel.store.close()
+
+
+ANSWERED_TWICE = [
+    f"key={DEMO_KEY}&action=balance", f"key={DEMO_KEY}&action=services",
+    f"key={DEMO_KEY}&action=add&service=1&link=https%3A%2F%2Fx.com%2Fa&quantity=100",
+    f"key={DEMO_KEY}&action=status&order=23501", f"key={DEMO_KEY}&action=status&orders=1,23501",
+    f"key={DEMO_KEY}&action=refill&order=23501", f"key={DEMO_KEY}&action=cancel&orders=23501",
+    f"key={DEMO_KEY}&action=nothing&x=%FF", "key=%FF&action=balance", "action=balance",
+]
+
+
+@pytest.mark.parametrize("body", ANSWERED_TWICE)
+def test_parameters_kept_as_read_are_never_changed_by_answering(tmp_path: Path,
+                                                                body: str) -> None:
+    """The endpoint keeps the parameters it read from a request's bytes and serves the same
+    bytes from them again: nothing that answers may change them."""
+    from smmkit.mock_server.storage.journal import Journal
+    from smmkit.mock_server.web.api import Api, read_params
+    from smmkit.mock_server.web.app import ApiEndpoint
+
+    panel = build_panel(Config(db=str(tmp_path / "p.db")))
+    try:
+        journal = Journal(panel.store)
+        endpoint = ApiEndpoint(Api(panel), 1 << 20, journal=journal)
+        answers = [_answer(endpoint, body) for _ in range(3)]
+        kept = endpoint._parsed[("", "application/x-www-form-urlencoded", body.encode())]
+        fresh = read_params("", "application/x-www-form-urlencoded", body.encode())
+        fresh.journal_fields = journal.fields(fresh.values)
+        assert kept == fresh
+        assert all(status == 200 for status, _ in answers)
+        lines = [(e["params"], e["body"]) for e in journal.entries()]
+        assert len(lines) == 3 and [b for _, b in lines] == [a.decode() for _, a in answers]
+        assert lines[0][0] == lines[1][0] == lines[2][0]
+    finally:
+        panel.store.close()
+
+
+def test_kept_parameters_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from smmkit.mock_server.web import app
+    from smmkit.mock_server.web.api import Api
+
+    monkeypatch.setattr(app, "MAX_PARSED", 5)
+    panel = build_panel(Config(db=str(tmp_path / "p.db")))
+    try:
+        endpoint = app.ApiEndpoint(Api(panel), 1 << 20)
+        for n in range(12):
+            _answer(endpoint, f"key={DEMO_KEY}&action=balance&n={n}")
+            assert len(endpoint._parsed) <= 5
+        long = f"key={DEMO_KEY}&action=balance&pad={'x' * app.MAX_PARSED_BODY}"
+        assert _answer(endpoint, long)[0] == 200
+        assert all(len(asked[2]) <= app.MAX_PARSED_BODY for asked in endpoint._parsed)
     finally:
         panel.store.close()
 

@@ -455,11 +455,12 @@ class Panel:
         return order_id
 
     def order_status(self, who: Account | str, order_id: int) -> OrderView:
-        views = self.order_statuses(who, [order_id])
-        view = views[order_id]
-        if isinstance(view, PanelError):
-            raise view
-        return view
+        account = self._account(who)
+        now = self.moment().now
+        row = self.reads.order_of(account.id, order_id) if 0 < order_id < MAX_ID else None
+        if row is None:
+            raise IncorrectOrder(f"no order {order_id} for this key")
+        return self._view(row, account, now, self._known_orders())
 
     def order_statuses(
         self, who: Account | str, order_ids: Iterable[int]
@@ -475,31 +476,32 @@ class Panel:
             row = rows.get(order_id)
             if row is None:
                 result[order_id] = IncorrectOrder(f"no order {order_id} for this key")
-                continue
-            entry = known.get(order_id)
-            if entry is not None and entry[0] is row and entry[3] is not None:
-                result[order_id] = entry[3]  # final, and booked: what polling mostly asks
-                continue
-            if entry is None or entry[0] is not row:  # read again since: work it out again
-                if len(known) >= MAX_KNOWN:
-                    known.clear()
-                entry = known[order_id] = _known(row, account.currency)
-            _, plan, charge, final, final_at = entry
-            if final is not None:
-                result[order_id] = final
-                continue
-            self._on_the_clock()
-            if row.due_at <= now:  # final, refund not booked yet: report what booking will do
-                self._book_soon()
-                view = lc.final_state(plan)
-                result[order_id] = OrderView(order_id, charge - due_refund(row),
-                                             view.start_count, view.status, view.remains,
-                                             account.currency)
             else:
-                view = lc.view_at(plan, now, final_at)
-                result[order_id] = OrderView(order_id, charge, view.start_count, view.status,
-                                             view.remains, account.currency)
+                result[order_id] = self._view(row, account, now, known)
         return result
+
+    def _view(self, row: Any, account: Account, now: float,
+              known: dict[int, tuple[Any, ...]]) -> OrderView:
+        """One order of `account` as `status` tells it at `now` (`row`: as read)."""
+        entry = known.get(row.id)
+        if entry is not None and entry[0] is row and entry[3] is not None:
+            return entry[3]  # final, and booked: what polling mostly asks
+        if entry is None or entry[0] is not row:  # read again since: work it out again
+            if len(known) >= MAX_KNOWN:
+                known.clear()
+            entry = known[row.id] = _known(row, account.currency)
+        _, plan, charge, final, final_at = entry
+        if final is not None:
+            return final  # type: ignore[no-any-return]
+        self._on_the_clock()
+        if row.due_at <= now:  # final, refund not booked yet: report what booking will do
+            self._book_soon()
+            view = lc.final_state(plan)
+            return OrderView(row.id, charge - due_refund(row), view.start_count, view.status,
+                             view.remains, account.currency)
+        view = lc.view_at(plan, now, final_at)
+        return OrderView(row.id, charge, view.start_count, view.status, view.remains,
+                         account.currency)
 
     def _known_orders(self) -> dict[int, tuple[Any, ...]]:
         """This thread's worked-out orders: (row, plan, charge, final view, final_at), kept

@@ -56,6 +56,10 @@ class DirectReads:
     def orders_of(self, account_id: int, ids: Sequence[int]) -> dict[int, Any]:
         return self.ops.orders_of(self.store.connection(), account_id, ids)
 
+    def order_of(self, account_id: int, order_id: int) -> Any:
+        """The account's order `order_id`, or None."""
+        return self.orders_of(account_id, (order_id,)).get(order_id)
+
     def memo(self) -> dict[Any, Any] | None:
         """A dict the layers above may keep derived answers in while the database is the same
         (dropped with the copies at the next change), or None: this engine cannot tell."""
@@ -84,24 +88,30 @@ class CachedReads(DirectReads):
         self._local = threading.local()
 
     def begin(self) -> None:
-        self._local.pinned = False
-        self._copies()  # the one check against the database version, for the whole request
-        self._local.pinned = True
+        self._local.pinned = None
+        self._local.pinned = self._copies()  # the one check against the database version,
+        # for the whole request
 
     def end(self) -> None:
-        self._local.pinned = False
+        self._local.pinned = None
 
     def _copies(self) -> _Copies:
         """This thread's copies, checked: within a request only against this connection's own
         commits (no SQL), otherwise against the database version as well."""
         local = self._local
-        copies: _Copies | None = getattr(local, "copies", None)
-        if copies is not None and getattr(local, "pinned", False):
-            if copies.epoch[2] == self.store.commits_here():
-                return copies
+        try:
+            copies: _Copies | None = local.pinned
+        except AttributeError:
+            copies = None
+        if copies is not None and copies.epoch[2] == self.store.commits_here():
+            return copies
+        pinned = copies is not None
+        copies = getattr(local, "copies", None)
         epoch = self.store.epoch()
         if copies is None or copies.epoch != epoch:
             copies = local.copies = _Copies(epoch)
+        if pinned:  # a request that wrote: its later reads check against the new state
+            local.pinned = copies
         return copies
 
     def pulse(self, wall: float) -> Any:
@@ -146,6 +156,14 @@ class CachedReads(DirectReads):
         if len(memo) >= MAX_ROWS:
             memo.clear()
         return memo
+
+    def order_of(self, account_id: int, order_id: int) -> Any:
+        orders = self._copies().orders.get(account_id)
+        if orders is not None:
+            row = orders.get(order_id, _ABSENT)
+            if row is not _ABSENT:
+                return row
+        return self.orders_of(account_id, (order_id,)).get(order_id)
 
     def orders_of(self, account_id: int, ids: Sequence[int]) -> dict[int, Any]:
         """The account's orders among `ids` (one query for the ones not yet copied)."""

@@ -174,7 +174,10 @@ class Store:
 
     def commits_here(self) -> int:
         """How many write transactions this thread's connection has committed."""
-        return getattr(self._local, "commits", 0)  # type: ignore[no-any-return]
+        try:
+            return self._local.commits  # type: ignore[no-any-return]
+        except AttributeError:  # no connection on this thread yet
+            return 0
 
     def _drop_connection(self) -> None:
         """Close this thread's connection (the next use opens a fresh one)."""
