@@ -9,7 +9,14 @@ never load it. Both stores offer the same interface (transaction(), snapshot(), 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:  # the driver is imported only for a PostgreSQL URL, never to name a type
+    from smmkit.mock_server.storage.journal import Journal
+    from smmkit.mock_server.storage.postgres_journal import PostgresJournal
+
+# Either journal: whatever uses one is checked against both (they offer one interface).
+AnyJournal = Union["Journal", "PostgresJournal"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -30,7 +37,7 @@ def open_store(url: str, *, migrate: bool = True) -> Any:
     return Store(url)
 
 
-def open_journal(store: Any, limit: int) -> Any:
+def open_journal(store: Any, limit: int) -> AnyJournal:
     """The request journal for `store`: a table in the shared database for PostgreSQL (one
     journal for every server), files beside the SQLite store otherwise."""
     if is_postgres(getattr(store, "path", "")):

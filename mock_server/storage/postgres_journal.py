@@ -52,17 +52,25 @@ class PostgresJournal:
         self._written = 0
         self._lock = threading.Lock()
 
-    def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
-               latency: float, fault: str | None, service_type: str | None,
-               fields: object = None) -> None:
-        """One row per request. `fields` (kept answers' journal fields) is never passed here:
-        no answers are kept on PostgreSQL (read_cache.DirectReads has no memo)."""
+    @staticmethod
+    def fields(params: dict[str, str]) -> tuple[str | None, str | None, str]:
+        """What a row holds of a request's parameters: the action, the key's fingerprint and
+        the redacted parameters as JSON. The same for every identical request, so a caller
+        that reads the same request again may keep them and pass them to `record`."""
         action = params.get("action")
         redacted = {clean(k): clean(v) for k, v in sqlite_journal.redact(
             {k: v if isinstance(v, str) else str(v) for k, v in params.items()}).items()}
-        row = (at, time.time(), clean(action) if isinstance(action, str) else None,
-               sqlite_journal.key_print(params.get("key")),
-               json.dumps(redacted, ensure_ascii=False), status,
+        return (clean(action) if isinstance(action, str) else None,
+                sqlite_journal.key_print(params.get("key")),
+                json.dumps(redacted, ensure_ascii=False))
+
+    def record(self, *, at: float, params: dict[str, str], status: int, body: bytes,
+               latency: float, fault: str | None, service_type: str | None,
+               fields: tuple[str | None, str | None, str] | None = None) -> None:
+        """One row per request. `fields`: what `fields` gave for these parameters, when the
+        caller kept it."""
+        action, print_, redacted = fields if fields is not None else self.fields(params)
+        row = (at, time.time(), action, print_, redacted, status,
                clean(body[:sqlite_journal.MAX_BODY_CHARS].decode("utf-8", "replace")),
                round(latency * 1000, 3), fault, clean(service_type) if service_type else None)
         db = self.store.connection()

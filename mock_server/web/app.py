@@ -29,9 +29,8 @@ from smmkit.mock_server.core.config import Config, build_panel
 from smmkit.mock_server.core.errors import HTTP_TEXTS, IncorrectRequest
 from smmkit.mock_server.core.faults import Fault, FaultBook
 from smmkit.mock_server.core.panel import Moment, Panel
-from smmkit.mock_server.storage.engines import open_journal
+from smmkit.mock_server.storage.engines import AnyJournal, open_journal
 from smmkit.mock_server.storage.errors import StoreUnavailable
-from smmkit.mock_server.storage.journal import Journal
 from smmkit.mock_server.web.api import Api, Params, Reply, http_error, read_params
 from smmkit.mock_server.web.console_log import ConsoleLog
 from smmkit.mock_server.web.dialects import Awkward, Dialect, encode
@@ -77,7 +76,7 @@ class ApiEndpoint:
     """/api/v2: `answer(ApiRequest)` for any server, and the WSGI callable over it."""
 
     def __init__(self, api: Api, max_body: int, *, faults: FaultBook | None = None,
-                 journal: Journal | None = None, request_log: ConsoleLog | None = None,
+                 journal: AnyJournal | None = None, request_log: ConsoleLog | None = None,
                  keep_replies: bool = True) -> None:
         self.api = api
         self.max_body = max_body

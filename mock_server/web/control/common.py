@@ -9,7 +9,7 @@ from flask import current_app, request
 from smmkit.mock_server.core import steering
 from smmkit.mock_server.core.faults import FaultBook
 from smmkit.mock_server.core.panel import Panel
-from smmkit.mock_server.storage.journal import Journal
+from smmkit.mock_server.storage.engines import AnyJournal
 
 PREFIX = "/_control"
 
@@ -22,7 +22,7 @@ def fault_book() -> FaultBook:
     return current_app.extensions["smmkit.faults"]
 
 
-def journal_or_none() -> Journal | None:
+def journal_or_none() -> AnyJournal | None:
     """The request journal, or None when it is off (journal_limit 0)."""
     return current_app.extensions["smmkit.journal"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from smmkit.mock_server.core import steering
-from smmkit.mock_server.storage.journal import Journal
+from smmkit.mock_server.storage.engines import AnyJournal
 from smmkit.mock_server.web.control.common import body, fault_book, journal_or_none
 
 bp = Blueprint("faults", __name__)
@@ -51,7 +51,7 @@ def journal_clear() -> Any:
     return jsonify({"cleared": True})
 
 
-def _journal() -> Journal:
+def _journal() -> AnyJournal:
     found = journal_or_none()
     if found is None:
         raise steering.ControlError("the journal is off (journal_limit 0)")

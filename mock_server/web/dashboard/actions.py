@@ -21,7 +21,7 @@ from smmkit.mock_server.core.errors import TEXTS_BY_STYLE
 from smmkit.mock_server.core.faults import ACTIONS, KINDS, FaultBook, FaultError
 from smmkit.mock_server.core.money import format_money, parse_money
 from smmkit.mock_server.core.panel import MAX_ID, Panel
-from smmkit.mock_server.storage.journal import Journal
+from smmkit.mock_server.storage.engines import AnyJournal
 
 ControlError = steering.ControlError
 REFUSED = (steering.ControlError, FaultError)  # what a form can be told "no" with
@@ -302,7 +302,7 @@ def clear_faults(book: FaultBook, fault_id: int | None = None) -> int:
 # ---------------------------------------------------------------- journal
 
 
-def journal(journal_: Journal | None, *, action: str = "", fingerprint: str = "",
+def journal(journal_: AnyJournal | None, *, action: str = "", fingerprint: str = "",
             verdict: str = "", limit: int = 100) -> list[dict[str, Any]]:
     if journal_ is None:
         return []
