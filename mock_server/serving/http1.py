@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import sys
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from email.utils import formatdate
@@ -314,6 +316,7 @@ class Connection(asyncio.Protocol):
         try:
             outcome = done.result()
         except Exception:  # noqa: BLE001 - the Flask app answers its own errors; this is a bug
+            traceback.print_exc(file=sys.stderr)  # the client gets JSON, the log the traceback
             outcome = error_reply(500)
         self._answered(request, outcome)
         self._next()
