@@ -9,7 +9,7 @@
 - The WAL-index header: every commit from another connection changes the epoch, checkpoints
   and WAL restarts included.
 - `web/dialects.encode` (orjson) writes json.dumps's bytes for every body an answer can hold.
-- `web/api._from_form`'s split writes parse_qsl's dict for every body without escapes.
+- `web/api._from_form`'s split writes parse_qsl's dict for every body of under 1,000 fields.
 - `web/api.parse_ids`'s shortcut for plain digit lists reads what the general parser reads.
 """
 
@@ -394,7 +394,10 @@ def test_encode_refuses_or_falls_back_like_json(body: object) -> None:
     assert encode(body) == expected
 
 
-form_text = st.text(st.characters(codec="utf-8", exclude_characters="%+"), max_size=60)
+# Form text with escapes among the characters: valid, truncated and non-UTF-8 %-escapes, `+`.
+form_text = st.lists(st.characters(codec="utf-8") | st.sampled_from(
+    ["%3A", "%2f", "%e2%82%ac", "%FF", "%", "%4", "%G1", "+", "%2B", "%26", "%3D", "%00"]),
+    max_size=20).map("".join)
 
 
 @settings(max_examples=500)
@@ -404,6 +407,21 @@ def test_the_form_split_is_parse_qsl(text: str) -> None:
     raw = text.encode("utf-8", "surrogateescape")
     expected = dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape"))
     assert _from_form(raw) == expected
+
+
+@given(st.binary(max_size=80) | st.lists(st.sampled_from(
+    [b"a", b"=", b"&", b"%", b"+", b"%e2", b"%82", b"\xe2\x82", b"\xff", b"%zz"]),
+    max_size=20).map(b"".join))
+def test_the_form_split_is_parse_qsl_for_any_bytes(raw: bytes) -> None:
+    text = raw.decode("utf-8", "surrogateescape")
+    expected = dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape"))
+    assert _from_form(raw) == expected
+
+
+def test_past_a_thousand_fields_the_form_is_parse_qsls_and_past_its_limit_empty() -> None:
+    many = "&".join(f"f{i}=%41{i}" for i in range(2000)).encode()
+    assert _from_form(many) == {f"f{i}": f"A{i}" for i in range(2000)}
+    assert _from_form(b"&".join([b"a=1"] * 10_001)) == {}
 
 
 def _ids_or_error(parse, raw: str) -> list[int] | str:

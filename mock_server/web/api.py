@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from smmkit.mock_server.core.errors import (
     HTTP_TEXTS,
@@ -137,21 +137,31 @@ def _from_json(raw: bytes) -> Params:
 
 
 def _from_form(raw: bytes) -> dict[str, str]:
-    """`a=1&b=%FF` → {"a": "1", "b": "\udcff"}: bad bytes, raw or %-escaped, stay visible."""
+    """`a=1&b=%FF` → {"a": "1", "b": "\udcff"}: bad bytes, raw or %-escaped, stay visible.
+    parse_qsl's answer, without its per-field Python: only a part holding `+` or `%` is
+    unescaped (an add's link always is, the rest of a form seldom)."""
     text = raw.decode("utf-8", "surrogateescape")
-    if "%" not in text and "+" not in text and text.count("&") < 1000:
-        # nothing to unescape: parse_qsl's answer, without its per-field Python
-        values = {}
-        for field in text.split("&"):
-            if field:
-                name, _, value = field.partition("=")
-                values[name] = value
-        return values
-    try:
-        return dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape",
-                              max_num_fields=10_000))
-    except ValueError:
-        return {}
+    if text.count("&") >= 1000:  # parse_qsl's field limit, and its refusal, past that
+        try:
+            return dict(parse_qsl(text, keep_blank_values=True, errors="surrogateescape",
+                                  max_num_fields=10_000))
+        except ValueError:
+            return {}
+    escaped = "%" in text or "+" in text
+    values = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            if escaped:
+                name, value = _unescaped(name), _unescaped(value)
+            values[name] = value
+    return values
+
+
+def _unescaped(part: str) -> str:
+    if "+" in part:
+        part = part.replace("+", " ")
+    return unquote(part, errors="surrogateescape") if "%" in part else part
 
 
 def read_params(query: str, content_type: str, body: bytes,
