@@ -138,6 +138,7 @@ def any_due(db: Db, now: float) -> bool:
 
 
 def reset_all(db: Db) -> None:
+    advance_sequences(db)
     for table in RESET_TABLES:
         db.execute(f"DELETE FROM {table}")
 
@@ -242,6 +243,7 @@ def set_account_flags(db: Db, account_id: int, *, currency: str | None = None,
 
 def forget_history(db: Db, account_id: int) -> None:
     """Delete one account's orders, refills and ledger rows (their ids stay used)."""
+    advance_sequences(db)
     for table in ("orders", "refills", "ledger"):
         db.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
 
@@ -267,10 +269,18 @@ def kept_charges(db: Db, account_id: int) -> list[Row]:
 # ---------------------------------------------------------------- orders
 
 
+SEQUENCED = ("orders", "refills")  # tables whose ids come from `next_id`
+
+
 def next_id(db: Db, sequence: str) -> int:
-    """The next id of `sequence` ("orders", "refills"); never handed out twice."""
-    value = _value(db, "UPDATE sequences SET next = next + 1 WHERE name = ? RETURNING next - 1",
-                   (sequence,))
+    """The next id of `sequence` ("orders", "refills"); never handed out twice: past every
+    stored id, and past the sequence's floor, which `advance_sequences` raises past every
+    id before any row goes. Nothing is written: a row in `sequences` rewritten by every add was
+    a page more in each commit."""
+    if sequence not in SEQUENCED:
+        raise LookupError(f"no sequence {sequence!r}")
+    value = _value(db, f"SELECT MAX(next, COALESCE((SELECT MAX(id) FROM {sequence}), 0) + 1) "
+                       "FROM sequences WHERE name = ?", (sequence,))
     if value is None:
         raise LookupError(f"no sequence {sequence!r}")
     return int(value)
@@ -457,13 +467,17 @@ def dump(db: Db, table: str) -> tuple[list[str], list[list[Any]]]:
 def load(db: Db, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Replace a table's rows. `columns` must be names `columns_of` listed (checked by the
     caller: they are spliced into the statement)."""
+    if table in SEQUENCED:
+        advance_sequences(db)
     db.execute(f"DELETE FROM {table}")
     marks = ",".join("?" * len(columns))
     db.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows)
 
 
 def advance_sequences(db: Db) -> None:
-    """Move each id sequence past every stored id (after a restore); never backwards."""
-    for table in ("orders", "refills"):
+    """Move each id sequence's floor past every stored id, never backwards: before rows of a
+    sequenced table are deleted (a reset, a forgotten account, a restore), so their ids stay
+    used, and after rows were written around the store (a restore, bench/populate.py)."""
+    for table in SEQUENCED:
         db.execute(f"UPDATE sequences SET next = MAX(next, (SELECT COALESCE(MAX(id) + 1, 0) "
                    f"FROM {table})) WHERE name = ?", (table,))
