@@ -53,6 +53,9 @@ LINGER = 2.0  # seconds a closed connection's unread input is drained (RFC 9112 
 MAX_CONNECTIONS = 4096  # per worker; the listen backlog holds the rest
 MAX_HEAD = 16 * 1024  # bytes of request line and headers
 MAX_PIPELINE = 32  # parsed requests waiting on one connection before reading pauses
+# Requests read again from their bytes (Worker.seen): at most this long, this many per worker.
+MAX_SEEN_BYTES = 2048
+MAX_SEEN = 4096
 
 
 class _Date:
@@ -121,6 +124,11 @@ class Worker:
         self.inline_api = inline_api  # SQLite: answer /api/v2 on the loop itself
         self.server_address = server_address
         self.connections: dict[Connection, None] = {}  # insertion order ≈ oldest first
+        # Pollers send the same request bytes again and again, each in one read: bytes that
+        # arrived at a message boundary and held exactly one whole, plain request → what the
+        # parser made of them (Request's fields), so the same bytes again skip the parser and
+        # its eight callbacks. Parsing is a function of the bytes from a message boundary.
+        self.seen: dict[bytes, tuple[Any, ...]] = {}
 
     def opened(self, conn: Connection) -> None:
         if len(self.connections) >= MAX_CONNECTIONS:
@@ -157,6 +165,8 @@ class Connection(asyncio.Protocol):
         self.eof = False  # the client half-closed: answer what it sent, then close
         self.paused = False
         self.broken = False  # unparseable input follows the queued requests
+        self.completed = 0  # requests read whole on this connection
+        self.last: Request | None = None  # the last of them
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -185,9 +195,19 @@ class Connection(asyncio.Protocol):
         if self.state == IDLE:
             self.state = HEAD
             self.deadline = time.monotonic() + HEADER_TIMEOUT
+        boundary = not self.started and not self.broken  # broken: the parser refuses the rest
+        if boundary:
+            seen = self.worker.seen.get(data)
+            if seen is not None:
+                self._take(Request(*seen))
+                return
         self.started = True
+        completed = self.completed
         try:
             self.parser.feed_data(data)
+            if (boundary and self.completed == completed + 1 and not self.started
+                    and len(data) <= MAX_SEEN_BYTES):
+                self._remember(data)
         except httptools.HttpParserUpgrade:
             pass  # the request before the upgrade is answered; nothing is upgraded
         except httptools.HttpParserError:
@@ -264,17 +284,34 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             method = "GET"
         keep = parser.should_keep_alive() and body is not TOO_LARGE and body is not INCOMPLETE
-        self.queue.append(Request(method, self.url, self.headers, body, keep,
-                                  parser.get_http_version(), self.known))
+        request = self.last = Request(method, self.url, self.headers, body, keep,
+                                      parser.get_http_version(), self.known)
+        self.completed += 1
         self._reset_message()
+        self._take(request)
+        if body is TOO_LARGE or body is INCOMPLETE:
+            self.state = CLOSING
+
+    def _take(self, request: Request) -> None:
+        """Queue a request read whole, and answer what is next."""
+        self.queue.append(request)
         self.state = HEAD
         self.deadline = time.monotonic() + HEADER_TIMEOUT
         if len(self.queue) > MAX_PIPELINE and not self.paused:
             self.paused = True
             self.transport.pause_reading()
         self._next()
-        if body is TOO_LARGE or body is INCOMPLETE:
-            self.state = CLOSING
+
+    def _remember(self, data: bytes) -> None:
+        """`data` held exactly one whole request: keep what it read as, when it is plain."""
+        request = self.last  # (a refused body raised: it never comes here)
+        if request is None or b"continue" in request.known:
+            return  # an Expect is answered mid-request, by the parser's callback
+        seen = self.worker.seen
+        if len(seen) >= MAX_SEEN:
+            seen.clear()
+        seen[data] = (request.method, request.target, request.headers, request.body,
+                      request.keep_alive, request.version, request.known)
 
     def _next(self) -> None:
         while self.queue and not self.busy and self.transport is not None:
