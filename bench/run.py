@@ -1,9 +1,9 @@
 """smmkit benchmarks: `python bench/run.py` (full, ~10 min) or `python bench/run.py --quick`.
 
 1. Scenarios against `smmkit serve --port 0 --db FILE --workers 2` (production settings) with
-   `wrk -t2 -c32 --latency -s bench/smm.lua`: balance, services, status, status of 100 ids, add,
-   and the mix; each also as a ratio to the raw-WSGI baseline (bench/baseline.py) served by the
-   same gunicorn settings.
+   `wrk -t2 -c32 --latency -s bench/smm.lua`: balance, services, status (of final orders and,
+   `moving`, of orders still being delivered), status of 100 ids, add, and the mix; each also
+   as a ratio to the raw-WSGI baseline (bench/baseline.py) served by the same server settings.
 2. Scale: balance / status / add with 1 000, 100 000 and 1 000 000 orders already in the store
    (bench/populate.py), with start-up time and the server's peak RSS.
 3. `--profile`: py-spy samples both workers during a balance and an add load.
@@ -47,7 +47,12 @@ from populate import populate, sample_ids  # noqa: E402
 
 KEYS = [f"bench-key-{i}" for i in range(1, 5)]
 FUNDS = "1000000000"
-SEED_ORDERS_PER_KEY = 150
+SEED_ORDERS_PER_KEY = 150  # service 3 × 20: final and booked before the first poll
+# `moving` polls orders still being delivered all through the run: service 16 × 200,000 is
+# delivered over 40 minutes (5,000 a minute, after 10 s; a Partial one stops at 30% at the
+# earliest, after 12), so every answer is worked out at its instant.
+MOVING_ORDERS_PER_KEY = 40
+MOVING_ORDER = {"service": "16", "quantity": "200000"}
 SCENARIOS, SCALE_SCENARIOS = report.SCENARIOS, report.SCALE_SCENARIOS
 
 
@@ -70,15 +75,17 @@ def smmkit(db: Path, accounts: Path, work: Path, workers: int) -> h.Server:
     return h.Server(argv, work / "server.log")
 
 
-def seed_orders(url: str, per_key: int) -> dict[str, list[int]]:
-    """Orders placed through the API, for the status scenarios to poll."""
+def seed_orders(url: str, per_key: int, order: dict[str, str] | None = None
+                ) -> dict[str, list[int]]:
+    """Orders placed through the API (service 3 × 20 unless `order` says otherwise), for the
+    status scenarios to poll."""
     ids: dict[str, list[int]] = {}
     with requests.Session() as session:
         for key in KEYS:
             ids[key] = []
             for n in range(per_key):
                 reply = session.post(url, data={
-                    "key": key, "action": "add", "service": "3", "quantity": "20",
+                    "key": key, "action": "add", **(order or {"service": "3", "quantity": "20"}),
                     "link": f"https://seed.example/{key}/{n}/{time.time_ns()}"}, timeout=10).json()
                 if "order" not in reply:
                     raise RuntimeError(f"seeding an order failed: {reply}")
@@ -104,6 +111,21 @@ def measure(url: str, scenario: str, seconds: float, warm: float, data: Path, se
         f"status {result['err_status']}, socket {result['socket_errors']}, "
         f"bodies {result['error_bodies']}")
     return result
+
+
+def in_progress(url: str, ids: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The orders among `ids` that are "In progress" now (a few of any seeded batch end at once,
+    Canceled by their drawn outcome); a run left with under half of them stops."""
+    moving: dict[str, list[int]] = {}
+    with requests.Session() as session:
+        for key, owned in ids.items():
+            reply = session.post(url, data={"key": key, "action": "status",
+                                            "orders": ",".join(map(str, owned))}, timeout=10)
+            moving[key] = [int(i) for i, a in reply.json().items()
+                           if a.get("status") == "In progress"]
+    if sum(map(len, moving.values())) * 2 < sum(map(len, ids.values())):
+        raise RuntimeError(f"too few of the moving orders are in progress: {moving}")
+    return moving
 
 
 def run_baseline(work: Path, seconds: float, warm: float, data: Path, workers: int) -> dict:
@@ -167,15 +189,21 @@ def run_main(work: Path, seconds: float, warm: float, workers: int,
         startup = server.wait_ready(KEYS[0])
         ids = seed_orders(server.url, SEED_ORDERS_PER_KEY)
         h.write_data_file(data, ids)
+        moving_ids = seed_orders(server.url, MOVING_ORDERS_PER_KEY, MOVING_ORDER)
+        moving = h.write_data_file(work / "moving-ids.txt", moving_ids)
+        data_of = {"moving": moving}
         peer = start_peer(stack, peer_jar, server.url, ids, work, data, jit_warm) \
             if peer_jar else None
         h.run_wrk(server.url, "balance", warm or 1, data, "warm")  # warm-up
         peer_results: dict[str, dict] = {}
         for scenario in SCENARIOS:
-            results[scenario] = measure(server.url, scenario, seconds, warm, data,
+            ids_file = data_of.get(scenario, data)
+            if scenario == "moving":  # past their start: keep those still being delivered
+                h.write_data_file(moving, in_progress(server.url, moving_ids))
+            results[scenario] = measure(server.url, scenario, seconds, warm, ids_file,
                                         server.proc.pid, "smmkit   ")
             if peer:
-                peer_results[scenario] = measure(peer.url, scenario, seconds, warm, data,
+                peer_results[scenario] = measure(peer.url, scenario, seconds, warm, ids_file,
                                                  peer.pid, "wiremock ")
         results["_server"] = {"startup_s": round(startup, 3), **h.memory(server.pids())}
         if peer:

@@ -2,7 +2,7 @@
 --
 --   wrk -t2 -c32 -d20s --latency -s bench/smm.lua URL -- SCENARIO DATAFILE NONCE
 --
--- SCENARIO: balance | status | multi | add | services | mix | const (baseline: plain GET)
+-- SCENARIO: balance | status | moving | multi | add | services | mix | const (baseline: plain GET)
 -- DATAFILE: one line per API key, "KEY<TAB>id,id,id" (orders that key owns, for status polling)
 -- NONCE:    makes add links unique across runs (a link may not repeat while its order is active)
 --
@@ -82,6 +82,9 @@ builders.status = function()
    local key, owned = pick()
    return post("key=" .. key .. "&action=status&order=" .. one_id(owned))
 end
+
+-- the same request as status; run.py hands it the ids of orders still being delivered
+builders.moving = builders.status
 
 builders.multi = function()
    local key, owned = pick()
