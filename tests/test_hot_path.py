@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -289,6 +290,32 @@ ANSWERED_TWICE = [
     f"key={DEMO_KEY}&action=refill&order=23501", f"key={DEMO_KEY}&action=cancel&orders=23501",
     f"key={DEMO_KEY}&action=nothing&x=%FF", "key=%FF&action=balance", "action=balance",
 ]
+
+
+def test_an_order_that_falls_due_is_booked_by_requests_that_never_read_it(
+        tmp_path: Path) -> None:
+    """A due, unbooked order turns kept answers off for every request (`moment.due`), so any
+    request must get it booked, not only one that reads it: polls of other orders, for minutes,
+    were all worked out anew while it waited."""
+    panel = build_panel(Config(db=str(tmp_path / "due.db"), speed=1_000_000))
+    try:
+        panel.create_account("poller", "10")
+        panel.add_order(DEMO_KEY, {"service": "1", "link": "https://x.com/due", "quantity": "100"})
+        db = panel.store.connection()
+        booked = False
+        for _ in range(100):
+            with panel.request():
+                panel.services("poller")  # reads no order at all
+            booked = db.execute("SELECT COUNT(*) FROM orders WHERE due_at IS NOT NULL"
+                                ).fetchone()[0] == 0
+            if booked:
+                break
+            time.sleep(0.05)
+        assert booked
+        with panel.request() as moment:
+            assert not moment.due
+    finally:
+        panel.store.close()
 
 
 @pytest.mark.parametrize("body", ANSWERED_TWICE)

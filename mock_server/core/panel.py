@@ -188,6 +188,11 @@ class _Serving:
         except BaseException:
             self.__exit__()
             raise
+        # Something is due: have it booked, whatever this request reads. Kept answers wait
+        # until nothing is due, and an order that fell due while only other orders were polled
+        # stayed unbooked for minutes, every answer worked out anew meanwhile.
+        if moment.due:
+            panel._book_soon()
         return moment
 
     def __exit__(self, *exc: object) -> None:
