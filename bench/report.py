@@ -141,7 +141,7 @@ loopback after a {info['warm']} s warm-up,
 with wrk on the same {info['machine']['nproc']}-core machine (it takes CPU from the server, as it
 does for the baseline). The baseline is bench/baseline.py: a constant-body WSGI callable under
 the same server and settings. `status` polls random orders of 4 keys, final by then; `moving` polls
-orders still being delivered all through the run (service 16 × 200,000, 40 per key), whose every
+orders still being delivered (service 16 × 200,000, 40 per key, placed just before), whose every
 answer is worked out at its instant (WireMock answers both with its status stub); `multi` asks 100
 ids at once;
 `add` orders service 3 × 20 with a unique link each; `mix` is 40% status, 40% status of 20 ids,

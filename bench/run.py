@@ -48,11 +48,12 @@ from populate import populate, sample_ids  # noqa: E402
 KEYS = [f"bench-key-{i}" for i in range(1, 5)]
 FUNDS = "1000000000"
 SEED_ORDERS_PER_KEY = 150  # service 3 × 20: final and booked before the first poll
-# `moving` polls orders still being delivered all through the run: service 16 × 200,000 is
-# delivered over 40 minutes (5,000 a minute, after 10 s; a Partial one stops at 30% at the
-# earliest, after 12), so every answer is worked out at its instant.
+# `moving` polls orders still being delivered: service 16 × 200,000 starts 10 s after it is
+# placed and is delivered over 10 minutes (a Partial one ends after 4 at the earliest), so
+# every answer is worked out at its instant. They are placed just before the scenario.
 MOVING_ORDERS_PER_KEY = 40
 MOVING_ORDER = {"service": "16", "quantity": "200000"}
+MOVING_START_S = 11  # their start delay, and a second
 SCENARIOS, SCALE_SCENARIOS = report.SCENARIOS, report.SCALE_SCENARIOS
 
 
@@ -189,8 +190,7 @@ def run_main(work: Path, seconds: float, warm: float, workers: int,
         startup = server.wait_ready(KEYS[0])
         ids = seed_orders(server.url, SEED_ORDERS_PER_KEY)
         h.write_data_file(data, ids)
-        moving_ids = seed_orders(server.url, MOVING_ORDERS_PER_KEY, MOVING_ORDER)
-        moving = h.write_data_file(work / "moving-ids.txt", moving_ids)
+        moving = work / "moving-ids.txt"
         data_of = {"moving": moving}
         peer = start_peer(stack, peer_jar, server.url, ids, work, data, jit_warm) \
             if peer_jar else None
@@ -198,8 +198,10 @@ def run_main(work: Path, seconds: float, warm: float, workers: int,
         peer_results: dict[str, dict] = {}
         for scenario in SCENARIOS:
             ids_file = data_of.get(scenario, data)
-            if scenario == "moving":  # past their start: keep those still being delivered
-                h.write_data_file(moving, in_progress(server.url, moving_ids))
+            if scenario == "moving":  # placed now; past their start, those being delivered
+                placed = seed_orders(server.url, MOVING_ORDERS_PER_KEY, MOVING_ORDER)
+                time.sleep(MOVING_START_S)
+                h.write_data_file(moving, in_progress(server.url, placed))
             results[scenario] = measure(server.url, scenario, seconds, warm, ids_file,
                                         server.proc.pid, "smmkit   ")
             if peer:
