@@ -182,22 +182,27 @@ class _Serving:
         pinned = panel._pinned
         pinned.moment = None
         pinned.timeless = True
+        pinned.booked = False
         panel.reads.begin()
         try:
             moment = pinned.moment = panel.moment()
         except BaseException:
             self.__exit__()
             raise
-        # Something is due: have it booked, whatever this request reads. Kept answers wait
-        # until nothing is due, and an order that fell due while only other orders were polled
-        # stayed unbooked for minutes, every answer worked out anew meanwhile.
-        if moment.due:
-            panel._book_soon()
         return moment
 
     def __exit__(self, *exc: object) -> None:
-        self.panel._pinned.moment = None
-        self.panel.reads.end()
+        panel = self.panel
+        pinned = panel._pinned
+        # Something was due and this request booked nothing (a write books what is due in its
+        # own transaction): have it booked, whatever the request read. Kept answers wait until
+        # nothing is due, and an order that fell due while only other orders were polled stayed
+        # unbooked for minutes, every answer worked out anew meanwhile.
+        moment = pinned.moment
+        if moment is not None and moment.due and not pinned.booked:
+            panel._book_soon()
+        pinned.moment = None
+        panel.reads.end()
 
 
 class Panel:
@@ -580,6 +585,7 @@ class Panel:
         self._booking.set()
 
     def _settle_in(self, db: Any, now: float) -> None:
+        self._pinned.booked = True  # (rolled back with its transaction: the next request asks)
         for row in self.ops.due_orders(db, now):
             plan = lc.plan_of(row)
             book_final(self.ops, db, row, lc.final_state(plan), plan.final_at, at=plan.final_at)
