@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from smmkit.mock_server.storage import schema, tables, wal_index
+from smmkit.mock_server.storage import checkpoints, schema, tables, wal_index
 from smmkit.mock_server.storage.schema import SchemaTooNew
 
 _SERIALS = itertools.count(1)  # every connection opened in this process, numbered
@@ -109,6 +109,7 @@ class Store:
         # (cheaper than comparing os.getpid() on every query).
         forget_after_fork(self)
         self.ops = tables  # the named operations over this engine's tables (see tables.py)
+        self._checkpointer = checkpoints.checkpointer_for(self)
         try:
             _check_not_truncated(self.path)
             self.found_version = schema.ensure_current(self.connection())
@@ -133,6 +134,7 @@ class Store:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints.py: off the request path
             except BaseException:
                 conn.close()
                 raise
@@ -165,12 +167,35 @@ class Store:
             return (local.serial, local.seen_version, local.commits)
         version = conn.execute("PRAGMA data_version").fetchall()[0][0]
         if index is None and not local.shm_tried:
+            index = self._wal_index(conn)
+            head = index.header() if index is not None else None
+        local.seen_head, local.seen_version = head, version
+        return (local.serial, version, local.commits)
+
+    def _wal_index(self, conn: sqlite3.Connection) -> wal_index.WalIndex | None:
+        """SQLite's mapping of this database's WAL index, found on first use."""
+        local = self._local
+        if local.shm is None and not local.shm_tried:
             # a read first: from then on this connection holds SQLite's mapping open
             conn.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
             local.shm, local.shm_tried = wal_index.find(self.path), True
-            head = local.shm.header() if local.shm is not None else None
-        local.seen_head, local.seen_version = head, version
-        return (local.serial, version, local.commits)
+        return local.shm  # type: ignore[no-any-return]
+
+    def _after_commit(self, conn: sqlite3.Connection) -> None:
+        """Count the commit; wake the checkpoint thread once the WAL is long (read from the
+        WAL-index header, steady while the write lock is held)."""
+        local = self._local
+        local.commits += 1
+        try:
+            index = self._wal_index(conn)
+        except sqlite3.Error:  # committed already: never a failure of the transaction
+            index = None
+        head = index.header() if index is not None else None
+        if head is not None:
+            if checkpoints.frames_in(head) >= checkpoints.START_FRAMES:
+                self._checkpointer.wake()
+        elif local.commits % checkpoints.FALLBACK_COMMITS == 0:
+            self._checkpointer.wake()
 
     def commits_here(self) -> int:
         """How many write transactions this thread's connection has committed."""
@@ -220,16 +245,22 @@ class Store:
         growing steps while it waits for the write lock, which turned short waits into
         half-second tails under load. Processes still meet at SQLite's lock."""
         db = self.connection()
-        with self._write_lock, self._process_lock():
+        with self.writing():
             self._end(db)
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
                 db.execute("COMMIT")
-                self._local.commits += 1
             except BaseException:
                 self._end(db)
                 raise
+            self._after_commit(db)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The write lock alone: this process's threads, then every process of the store."""
+        with self._write_lock, self._process_lock():
+            yield
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
