@@ -9,12 +9,15 @@
 - The WAL-index header: every commit from another connection changes the epoch, checkpoints
   and WAL restarts included.
 - `web/dialects.encode` (orjson) writes json.dumps's bytes for every body an answer can hold.
+- `Dialect.status_bytes`' templates write what shaping and encoding each view writes, in every
+  dialect and whatever the types of its fields.
 - `web/api._from_form`'s split writes parse_qsl's dict for every body of under 1,000 fields.
 - `web/api.parse_ids`'s shortcut for plain digit lists reads what the general parser reads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -30,11 +33,12 @@ from smmkit.mock_server.core import steering
 from smmkit.mock_server.core.config import DEMO_KEY, Config, build_panel
 from smmkit.mock_server.core.errors import IncorrectRequest, PanelError
 from smmkit.mock_server.core.faults import FaultBook
-from smmkit.mock_server.core.panel import Panel
+from smmkit.mock_server.core.panel import OrderView, Panel
 from smmkit.mock_server.storage.read_cache import CachedReads, DirectReads
 from smmkit.mock_server.storage.sqlite import Store
 from smmkit.mock_server.web.api import _from_form, parse_any_ids, parse_ids
-from smmkit.mock_server.web.dialects import encode
+from smmkit.mock_server.web.dialects import Dialect, encode
+from smmkit.schemas.dialects import BUILTIN, load_dialect
 
 # ------------------------------------------------------------------ the read cache
 
@@ -463,3 +467,52 @@ def _ids_or_error(parse, raw: str) -> list[int] | str:
     st.text(st.sampled_from("0123456789, \t٠١+-x"), max_size=40)))
 def test_the_plain_id_list_shortcut_reads_what_the_general_parser_reads(raw: str) -> None:
     assert _ids_or_error(parse_ids, raw) == _ids_or_error(parse_any_ids, raw)
+
+
+# ------------------------------------------------------------------ status templates
+
+
+def _dialects() -> list[Dialect]:
+    """Every built-in, and each with the other spelling of every status type and of money."""
+    out = []
+    for name in BUILTIN:
+        out.append(Dialect(name))
+        spec = load_dialect(name)
+        flipped = {f: "integer" if kind == "string" else "string" for f, kind in spec.types.items()}
+        money = {**spec.money, "as": "number" if spec.money["as"] == "string" else "string"}
+        currency = {**spec.currency, "status": not spec.currency["status"]}
+        out.append(Dialect(dataclasses.replace(spec, types=flipped, money=money,
+                                               currency=currency)))
+    return out
+
+
+DIALECTS = _dialects()
+views = st.builds(
+    OrderView, order=st.integers(1, 2**53), charge=st.decimals(
+        0, 10**12, places=5, allow_nan=False, allow_infinity=False),
+    start_count=st.integers(0, 10**16), status=st.sampled_from(
+        ["Pending", "Processing", "In progress", "Completed", "Partial", "Canceled"]),
+    remains=st.integers(-10**6, 10**16), currency=st.sampled_from(["USD", "EUR", "VND"]))
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(range(len(DIALECTS))), views, st.lists(st.integers(-10**6, 10**16),
+                                                               max_size=4))
+def test_a_status_template_writes_what_shaping_and_encoding_write(
+        which: int, view: OrderView, later: list[int]) -> None:
+    """The first answer makes the template, the next ones (the same order polled on, only
+    `remains` moving) come from it; a marker-like start count or charge has none."""
+    dialect = DIALECTS[which]
+    for remains in [view.remains, *later]:
+        moved = view._replace(remains=remains)
+        assert dialect.status_bytes(moved) == encode(dialect.status(moved))
+
+
+def test_a_field_that_shows_the_markers_digits_gets_no_template() -> None:
+    from smmkit.mock_server.web import dialects
+
+    dialect = Dialect("perfectpanel")
+    view = OrderView(7, Decimal("1.5"), dialects._MARK_REMAINS, "In progress", 10, "USD")
+    assert dialect.status_bytes(view) == encode(dialect.status(view))
+    assert dialect._templates[(7, Decimal("1.5"), dialects._MARK_REMAINS, "In progress",
+                               "USD")] is None

@@ -277,7 +277,10 @@ class Api:
         if not _has(params, "order"):
             raise IncorrectRequest("status needs order or orders")
         order_id = parse_id(params["order"], IncorrectOrder)
-        return self.dialect.status(self.panel.order_status(account, order_id))
+        view = self.panel.order_status(account, order_id)
+        if self.awkward:
+            return self.dialect.status(view)
+        return Reply(200, self.dialect.status_bytes(view))
 
     def balance(self, account: Account, params: Mapping[str, str]) -> Body:
         return self.dialect.balance(*self.panel.balance(account))

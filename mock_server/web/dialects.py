@@ -44,6 +44,11 @@ _NUMBER_SEEN = f"\\u0000{_TOKEN}:".encode()
 _NUMBER_OUT = re.compile(b'"' + re.escape(_NUMBER_SEEN) + rb'(-?[0-9]+(?:\.[0-9]+)?)"')
 
 
+_MARK_REMAINS = 917_305_228_164_903  # `status_bytes`: digits no other field of an answer holds
+_MARK_DIGITS = str(_MARK_REMAINS).encode()
+_NO_TEMPLATE = object()
+
+
 class Number(str):
     """A JSON number written with exactly these digits (a Decimal's text): money reaches the
     wire as a number, for dialects that send one, without passing through a float."""
@@ -74,6 +79,8 @@ class Dialect:
         # polling answers repeat the same few amounts over and over
         self._money_text = functools.lru_cache(maxsize=65_536)(spec.money_text)
         self._statuses: dict[OrderView, Body] = {}
+        # an order polled while it moves: its answer around `remains`, per everything else
+        self._templates: dict[tuple[Any, ...], tuple[bytes, bytes] | None] = {}
 
     @property
     def seed(self) -> bool:
@@ -120,6 +127,27 @@ class Dialect:
                 self._statuses.clear()
             body = self._statuses[view] = self._status(view)
         return body
+
+    def status_bytes(self, view: OrderView) -> bytes:
+        """`encode(self.status(view))`, from a template while only `remains` changes: an order
+        being delivered has a new `remains` at nearly every poll, and shaping and encoding
+        each one was a sixth of the cost of its answer. The template is this dialect's own
+        answer for the view with a marker in `remains`, cut around the marker's digits (none
+        when they do not show exactly once: then the answer is shaped as usual)."""
+        key = (view.order, view.charge, view.start_count, view.status, view.currency)
+        parts = self._templates.get(key, _NO_TEMPLATE)
+        if parts is _NO_TEMPLATE:
+            if len(self._templates) >= 100_000:
+                self._templates.clear()
+            parts = self._templates[key] = self._template(view)
+        if parts is None:
+            return encode(self.status(view))
+        return b"".join((parts[0], str(view.remains).encode(), parts[1]))  # type: ignore[index]
+
+    def _template(self, view: OrderView) -> tuple[bytes, bytes] | None:
+        body = encode(self._status(view._replace(remains=_MARK_REMAINS)))
+        parts = body.split(_MARK_DIGITS)
+        return (parts[0], parts[1]) if len(parts) == 2 else None
 
     def _status(self, view: OrderView) -> Body:
         body: dict[str, Any] = {
