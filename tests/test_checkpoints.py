@@ -40,7 +40,7 @@ def test_commits_never_checkpoint(tmp_path: Path) -> None:
             _write(store, f"n{i}")
         header = store._wal_index(db).header()  # type: ignore[union-attr]
         assert checkpoints.frames_in(header) >= 300
-        assert store._checkpointer.rounds == 0
+        assert store._checkpointer.passes == 0
     finally:
         store.close()
 
@@ -96,7 +96,42 @@ def test_the_wal_starts_over_while_writers_never_pause(tmp_path: Path, small_wal
         total = store.connection().execute("SELECT COUNT(*) FROM meta WHERE name GLOB "
                                            "'[mpt][0-9]*'").fetchone()[0]
         assert total > 1_000  # the writers did write
-        assert store._checkpointer.rounds > 0
+        assert store._checkpointer.passes > 0
         assert most < 2_000, f"the WAL grew to {most} frames over {total} commits"
     finally:
         store.close()
+
+
+def test_a_copier_that_cannot_start_fails_no_commit_and_starts_later(
+        tmp_path: Path, small_wal: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "p.db")
+    try:
+        with monkeypatch.context() as patched:
+            def refuse(self: threading.Thread) -> None:
+                raise RuntimeError("can't start new thread")
+            patched.setattr(threading.Thread, "start", refuse)
+            for i in range(100):  # past START_FRAMES: every commit tries to wake the copier
+                _write(store, f"n{i}")
+        assert store.connection().execute(
+            "SELECT COUNT(*) FROM meta WHERE name GLOB 'n[0-9]*'").fetchone()[0] == 100
+        _write(store, "after")  # threads start again: this commit starts the copier
+        deadline = time.monotonic() + 5
+        while store._checkpointer.passes == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store._checkpointer.passes > 0
+    finally:
+        store.close()
+
+
+def test_closing_waits_for_a_pass_under_way(tmp_path: Path) -> None:
+    """A throw-away store removes its files on close: a pass still running would reopen them."""
+    store = Store(":memory:")
+    path = store.path
+    store._checkpointer.running.acquire()  # a pass under way
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive() and path.exists()
+    store._checkpointer.running.release()
+    closer.join(5)
+    assert not closer.is_alive() and not path.exists()

@@ -9,11 +9,14 @@ Here the store's connections never checkpoint (`PRAGMA wal_autocheckpoint=0`). A
 leaves the WAL at `START_FRAMES` or more wakes a thread of its process, which copies the WAL back
 in rounds that take no lock of ours (a PASSIVE checkpoint blocks no reader and no writer, and
 the copying happens with the GIL released), then finishes under the write lock once at most
-`FINISH_FRAMES` are left. Only a complete checkpoint lets the next writer start the WAL over
-from its beginning: without the last step, writers that never pause keep the copy from ever
-catching up, and the WAL grows without end. A bigger WAL also means fewer copies: a page
-written many times between checkpoints (an account's balance, the last page of each index) is
-copied once.
+`FINISH_FRAMES` are left (or after `MAX_ROUNDS` rounds, if writers outpace the copy). Only
+a complete checkpoint lets the next writer start the WAL over from its beginning: without the
+last step, writers that never pause keep the copy from ever catching up, and the WAL grows
+without end. A bigger WAL also means fewer copies: a page written many times between
+checkpoints (an account's balance, the last page of each index) is copied once.
+
+So while a panel runs, its `-wal` file stays at about `START_FRAMES` pages (~40 MB): the
+file is reused from its start, not truncated.
 
 What a crash can lose is unchanged: commits are in the WAL either way (`synchronous=NORMAL`),
 and checkpoints only move them.
@@ -53,20 +56,25 @@ class Checkpointer:
         self._pid = 0
         self.running = threading.Lock()  # held by a round: fork waits for it (no SQLite mutex
         # may be held by a thread that the child will not have)
-        self.rounds = 0  # complete checkpoints done by this process (tests read it)
+        self.passes = 0  # passes of the thread that ended without an error (tests read it)
 
     def wake(self) -> None:
+        """Start this process's thread if it has none yet, and wake it. The pid is taken only
+        once the thread runs: a start that failed is tried again by the next commit."""
         if self._pid != os.getpid():
-            self._pid = os.getpid()
             self._wake = threading.Event()
             self.running = threading.Lock()
             threading.Thread(target=_run, args=(self._store, self._wake, self),
                              name="smmkit-checkpoint", daemon=True).start()
+            self._pid = os.getpid()
         self._wake.set()
 
 
 def _run(ref: weakref.ReferenceType[Any], wake: threading.Event, owner: Checkpointer) -> None:
-    """Checkpoint when woken; holds the store weakly and ends when it is gone or closed."""
+    """Checkpoint when woken; holds the store weakly and ends when it is gone or closed.
+
+    Each pass closes its connection again: none is left open for a fork to copy into a child
+    (the master's own store may checkpoint before it forks its workers)."""
     while True:
         wake.wait(timeout=1.0)
         store = ref()
@@ -77,11 +85,16 @@ def _run(ref: weakref.ReferenceType[Any], wake: threading.Event, owner: Checkpoi
             with owner.running:
                 try:
                     checkpoint(store)
-                    owner.rounds += 1
+                    owner.passes += 1
                 except sqlite3.Error as exc:  # a later commit wakes it again
-                    if store.closed:
-                        return
-                    print(f"smmkit: copying the WAL back failed: {exc}", file=sys.stderr)
+                    if not store.closed:
+                        print(f"smmkit: copying the WAL back failed: {exc}", file=sys.stderr)
+                except Exception as exc:  # not SQLite's: the next commit starts a new thread
+                    owner._pid = 0
+                    print(f"smmkit: the WAL copier stopped: {exc!r}", file=sys.stderr)
+                    return
+                finally:
+                    store._drop_connection()
             del store
             time.sleep(PAUSE_S)
             continue
@@ -89,15 +102,21 @@ def _run(ref: weakref.ReferenceType[Any], wake: threading.Event, owner: Checkpoi
 
 
 def checkpoint(store: Any) -> None:
-    """Copy the WAL back into the database file: in rounds outside the lock, the rest under
-    it (on this thread's own connection of `store`)."""
+    """Copy the WAL back into the database file: in rounds outside the lock, then the rest
+    under it (on this thread's own connection of `store`). The rest is `FINISH_FRAMES` at
+    most while the copy keeps up with the writers; more only when they outpace it for
+    `MAX_ROUNDS` rounds, and that is when only the lock keeps the WAL from growing.
+
+    Lock order: `Checkpointer.running`, then the store's write lock. A fork waits for
+    `running`; forking from inside a transaction (the write lock held) would deadlock."""
     db = store.connection()
     for _ in range(MAX_ROUNDS):
         busy, wal, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if busy or wal < 0 or wal - copied <= FINISH_FRAMES:
             break
     with store.writing():
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if not store.closed:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _hold_for_fork(owners: weakref.WeakSet[Checkpointer]) -> None:

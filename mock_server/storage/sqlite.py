@@ -14,6 +14,7 @@ import fcntl
 import itertools
 import os
 import sqlite3
+import sys
 import tempfile
 import threading
 import weakref
@@ -191,11 +192,13 @@ class Store:
         except sqlite3.Error:  # committed already: never a failure of the transaction
             index = None
         head = index.header() if index is not None else None
-        if head is not None:
-            if checkpoints.frames_in(head) >= checkpoints.START_FRAMES:
+        due = (checkpoints.frames_in(head) >= checkpoints.START_FRAMES if head is not None
+               else local.commits % checkpoints.FALLBACK_COMMITS == 0)
+        if due:
+            try:
                 self._checkpointer.wake()
-        elif local.commits % checkpoints.FALLBACK_COMMITS == 0:
-            self._checkpointer.wake()
+            except Exception as exc:  # committed already (no thread left to start one?)
+                print(f"smmkit: cannot start copying the WAL back: {exc!r}", file=sys.stderr)
 
     def commits_here(self) -> int:
         """How many write transactions this thread's connection has committed."""
@@ -292,10 +295,13 @@ class Store:
                 self._end(db)
 
     def close(self) -> None:
+        """Stop using the store; a checkpoint pass under way ends first (it must not unlock a
+        closed descriptor, nor recreate the files a throw-away store removes)."""
         self.closed = True
-        self._drop_connection()
-        self._lock_fd = None
-        self._cleanup()
+        with self._checkpointer.running:
+            self._drop_connection()
+            self._lock_fd = None
+            self._cleanup()
 
 
 TEMP_SUFFIXES = ("", "-wal", "-shm", ".lock", ".journal", ".journal-wal", ".journal-shm",
