@@ -36,6 +36,7 @@ from smmkit.mock_server.core.faults import FaultBook
 from smmkit.mock_server.core.panel import OrderView, Panel
 from smmkit.mock_server.storage.read_cache import CachedReads, DirectReads
 from smmkit.mock_server.storage.sqlite import Store
+from smmkit.mock_server.web import dialects
 from smmkit.mock_server.web.api import _from_form, parse_any_ids, parse_ids
 from smmkit.mock_server.web.dialects import Dialect, encode
 from smmkit.schemas.dialects import BUILTIN, load_dialect
@@ -509,8 +510,6 @@ def test_a_status_template_writes_what_shaping_and_encoding_write(
 
 
 def test_a_field_that_shows_the_markers_digits_gets_no_template() -> None:
-    from smmkit.mock_server.web import dialects
-
     dialect = Dialect("perfectpanel")
     view = OrderView(7, Decimal("1.5"), dialects._MARK_REMAINS, "In progress", 10, "USD")
     assert dialect.status_bytes(view) == encode(dialect.status(view))

@@ -270,7 +270,7 @@ class Api:
     def add(self, account: Account, params: Mapping[str, str]) -> Body:
         return self.dialect.order(self.panel.add_order(account, params))
 
-    def status(self, account: Account, params: Mapping[str, str]) -> Body:
+    def status(self, account: Account, params: Mapping[str, str]) -> Body | Reply:
         if _has(params, "orders"):
             return self.dialect.statuses(
                 self.panel.order_statuses(account, parse_ids(params["orders"])))

@@ -46,7 +46,6 @@ _NUMBER_OUT = re.compile(b'"' + re.escape(_NUMBER_SEEN) + rb'(-?[0-9]+(?:\.[0-9]
 
 _MARK_REMAINS = 917_305_228_164_903  # `status_bytes`: digits no other field of an answer holds
 _MARK_DIGITS = str(_MARK_REMAINS).encode()
-_NO_TEMPLATE = object()
 
 
 class Number(str):
@@ -135,14 +134,14 @@ class Dialect:
         answer for the view with a marker in `remains`, cut around the marker's digits (none
         when they do not show exactly once: then the answer is shaped as usual)."""
         key = (view.order, view.charge, view.start_count, view.status, view.currency)
-        parts = self._templates.get(key, _NO_TEMPLATE)
-        if parts is _NO_TEMPLATE:
+        if key not in self._templates:
             if len(self._templates) >= 100_000:
                 self._templates.clear()
-            parts = self._templates[key] = self._template(view)
+            self._templates[key] = self._template(view)
+        parts = self._templates[key]
         if parts is None:
             return encode(self.status(view))
-        return b"".join((parts[0], str(view.remains).encode(), parts[1]))  # type: ignore[index]
+        return b"".join((parts[0], str(view.remains).encode(), parts[1]))
 
     def _template(self, view: OrderView) -> tuple[bytes, bytes] | None:
         body = encode(self._status(view._replace(remains=_MARK_REMAINS)))
