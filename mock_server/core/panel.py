@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -50,6 +50,7 @@ from smmkit.mock_server.core.money import (
     round_money,
 )
 from smmkit.mock_server.storage.read_cache import reads_for
+from smmkit.mock_server.storage.savepoints import SavepointLost, savepoint
 from smmkit.mock_server.storage.schema import SEQUENCE_STARTS
 from smmkit.mock_server.storage.sqlite import Store
 from smmkit.mock_server.storage.tables import BalanceRefused, NoSuchAccount
@@ -432,6 +433,15 @@ class Panel:
 
     def add_order(self, who: Account | str, params: Mapping[str, str]) -> int:
         """Validate, price and place an order, debiting its charge atomically; its id."""
+        place = self.prepare_order(who, params)
+        with self.store.transaction() as db:
+            return place(db)
+
+    def prepare_order(self, who: Account | str,
+                      params: Mapping[str, str]) -> Callable[[Any], int]:
+        """Validate and price an order (raising what a bad one gets, before any write); the
+        write that places it, debiting its charge, to run inside a write transaction (its
+        errors: NotEnoughFunds, ActiveOrder, InvalidKey). `place_orders` runs many at once."""
         account = self._account(who)
         moment = self.moment()
         now = moment.now
@@ -441,7 +451,10 @@ class Panel:
         charge = (round_money(service.rate) if service.priced_per_package
                   else charge_for(service.rate, total))
         ops = self.ops
-        with self.store.transaction() as db:
+        order_params = {"quantity": request.quantity, "runs": request.runs,
+                        "interval": request.interval, **request.extras}
+
+        def place(db: Any) -> int:
             if moment.due:
                 self._settle_in(db, now)
             if ops.active_order_exists(db, account.id, service.service, request.link):
@@ -453,16 +466,34 @@ class Panel:
                 start_delay=service.start_delay, units_per_minute=service.speed)
             ops.insert_order(db, order_id=order_id, account_id=account.id,
                              service_id=service.service, link=request.link, charge=charge,
-                             plan=plan_values(plan), due_at=plan.final_at,
-                             params={"quantity": request.quantity, "runs": request.runs,
-                                     "interval": request.interval, **request.extras})
+                             plan=plan_values(plan), due_at=plan.final_at, params=order_params)
             try:
                 ops.move_money(db, account.id, -charge, kind="charge", at=now, order_id=order_id)
             except BalanceRefused as exc:
                 raise NotEnoughFunds(str(exc)) from None
             except NoSuchAccount:  # deleted while this request was under way
                 raise InvalidKey("account deleted") from None
-        return order_id
+            return order_id
+
+        return place
+
+    def place_orders(self, places: Sequence[Callable[[Any], int]]) -> list[int | Exception]:
+        """Run prepared orders (`prepare_order`) in one write transaction, each in a savepoint
+        of its own: one refused (funds, an active order) leaves the others placed. Each
+        order's id, or the exception it raised. One commit for many orders: one wait for the
+        write lock, and the pages they share (the account, the ends of the indexes) written
+        once. Raises when the transaction as a whole fails: then no order is placed."""
+        results: list[int | Exception] = []
+        with self.store.transaction() as db:
+            for place in places:
+                try:
+                    with savepoint(db):
+                        results.append(place(db))
+                except SavepointLost:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - that order's answer, not ours
+                    results.append(exc)
+        return results
 
     def order_status(self, who: Account | str, order_id: int) -> OrderView:
         account = self._account(who)
