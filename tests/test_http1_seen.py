@@ -27,7 +27,7 @@ class Echo:
 
     max_body = 64
 
-    def answer(self, request: ApiRequest) -> Reply:
+    def answer(self, request: ApiRequest, *, later: bool = False) -> Reply:
         body = request.body.decode("latin-1") if isinstance(request.body, bytes) else "?"
         return Reply(200, json.dumps([request.method, request.query, request.content_type,
                                       body, request.host]).encode())

@@ -20,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from smmkit.mock_server.core.errors import (
@@ -56,6 +56,14 @@ class Reply:
     body: bytes
     content_type: str = JSON_TYPE
     headers: tuple[tuple[str, str], ...] = ()
+
+
+class Pending(NamedTuple):
+    """An order checked and priced but not yet placed: `place(db)` writes it inside a write
+    transaction (its id, or it raises why not); `finish` turns that outcome into the answer."""
+
+    place: Callable[[Any], int]
+    finish: Callable[[int | Exception], Reply]
 
 
 def json_reply(body: Body, status: int = 200) -> Reply:
@@ -231,6 +239,16 @@ class Api:
         }
 
     def handle(self, params: Params) -> Reply:
+        reply = self._handle(params, later=False)
+        assert isinstance(reply, Reply)
+        return reply
+
+    def handle_later(self, params: Params) -> Reply | Pending:
+        """`handle`, but an order that passes every check comes back as a `Pending`: its write,
+        for the caller to carry out with others (`Panel.place_orders`), and its answer."""
+        return self._handle(params, later=True)
+
+    def _handle(self, params: Params, *, later: bool) -> Reply | Pending:
         try:
             if "key" in params.broken:
                 raise InvalidKey("key is not UTF-8")
@@ -241,16 +259,34 @@ class Api:
             broken = params.first_broken()
             if broken is not None:
                 raise broken
+            if later and handler == self.add:
+                return Pending(self.panel.prepare_order(account, params.values), self.placed)
             body = handler(account, params.values)
             if isinstance(body, Reply):
                 return body
-        except PanelError as exc:
-            body = self.dialect.error(exc)
         except StoreUnavailable:  # answered 503 by the endpoint, not as a bug
             raise
-        except Exception:  # a bug: say so in JSON, never with a traceback on the wire
-            traceback.print_exc(file=sys.stderr)
-            return Reply(500, encode({"error": "Internal error"}))
+        except Exception as exc:  # noqa: BLE001 - every failure gets its answer
+            return self.failure(exc)
+        return self._reply(body)
+
+    def placed(self, outcome: int | Exception) -> Reply:
+        """The answer to an order carried out later: its id, or why it was refused."""
+        if isinstance(outcome, Exception):
+            return self.failure(outcome)
+        return self._reply(self.dialect.order(outcome))
+
+    def failure(self, exc: Exception) -> Reply:
+        """A panel error in this dialect; anything else is a bug: said in JSON, never with a
+        traceback on the wire. StoreUnavailable is the endpoint's to answer (503)."""
+        if isinstance(exc, PanelError):
+            return self._reply(self.dialect.error(exc))
+        if isinstance(exc, StoreUnavailable):
+            raise exc
+        traceback.print_exception(exc, file=sys.stderr)
+        return Reply(500, encode({"error": "Internal error"}))
+
+    def _reply(self, body: Body) -> Reply:
         return json_reply(self.awkward.reshape(body) if self.awkward else body)
 
     # Each handler: parse, call, shape.

@@ -18,10 +18,10 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from flask import Flask, jsonify
 from smmkit.mock_server.core import faults
@@ -31,7 +31,7 @@ from smmkit.mock_server.core.faults import Fault, FaultBook
 from smmkit.mock_server.core.panel import Moment, Panel
 from smmkit.mock_server.storage.engines import AnyJournal, open_journal
 from smmkit.mock_server.storage.errors import StoreUnavailable
-from smmkit.mock_server.web.api import Api, Params, Reply, http_error, read_params
+from smmkit.mock_server.web.api import Api, Params, Pending, Reply, http_error, read_params
 from smmkit.mock_server.web.console_log import ConsoleLog
 from smmkit.mock_server.web.dialects import Awkward, Dialect, encode
 from werkzeug.exceptions import HTTPException
@@ -105,20 +105,49 @@ class ApiEndpoint:
         start_response(status_line(reply.status), headers)
         return [b""] if request.method == "HEAD" else [reply.body]
 
-    def answer(self, request: ApiRequest) -> Reply | Later:
+    @overload
+    def answer(self, request: ApiRequest, *, later: Literal[False] = False) -> Reply | Later: ...
+
+    @overload
+    def answer(self, request: ApiRequest, *, later: bool) -> Reply | Later | Pending: ...
+
+    def answer(self, request: ApiRequest, *, later: bool = False) -> Reply | Later | Pending:
         """The reply to one request (DROPPED: close the connection without a byte), or a
-        `Later` when a fault delays it. Never raises for anything a client sends."""
+        `Later` when a fault delays it. Never raises for anything a client sends. `later`: an
+        order that passes its checks comes back `Pending`, for `carry_out` with others."""
         started = time.perf_counter()
         try:
             with self.api.panel.request() as moment:
-                outcome, params, fault = self.respond(request, moment)
+                outcome, params, fault = self.respond(request, moment, later=later)
                 if isinstance(outcome, Later):
                     return Later(outcome.seconds,
                                  partial(self._resume, outcome.resume, params, fault, started))
+                if isinstance(outcome, Pending):
+                    return Pending(outcome.place,
+                                   partial(self._finish, outcome.finish, params, started, moment))
                 self._log(params, outcome, started, fault, moment)
                 return outcome
         except StoreUnavailable as exc:  # the database is away: the panel's failure answer
             return store_unavailable(exc)
+
+    def carry_out(self, pending: Sequence[Pending]) -> list[Reply]:
+        """Place the orders of `answer(later=True)` together (one transaction); each one's
+        answer, logged. When the transaction fails as a whole, no order is placed and each
+        gets the answer of that failure."""
+        try:
+            outcomes = self.api.panel.place_orders([p.place for p in pending])
+        except Exception as exc:  # noqa: BLE001 - answered to each of them
+            outcomes = [exc] * len(pending)
+        return [p.finish(outcome) for p, outcome in zip(pending, outcomes, strict=True)]
+
+    def _finish(self, finish: Callable[[int | Exception], Reply], params: Params | None,
+                started: float, moment: Moment, outcome: int | Exception) -> Reply:
+        try:
+            reply = finish(outcome)
+        except StoreUnavailable as exc:
+            reply = store_unavailable(exc)
+        self._log(params, reply, started, None, moment)
+        return reply
 
     def _resume(self, then: Callable[[], Reply], params: Params | None, fault: Fault | None,
                 started: float) -> Reply:
@@ -142,8 +171,9 @@ class ApiEndpoint:
             print(f"smmkit: a request could not be logged: {type(exc).__name__}: "
                   f"{str(exc)[:300]}", file=sys.stderr, flush=True)
 
-    def respond(self, request: ApiRequest,
-                moment: Moment) -> tuple[Reply | Later, Params | None, Fault | None]:
+    def respond(self, request: ApiRequest, moment: Moment, *,
+                later: bool = False) -> tuple[Reply | Later | Pending, Params | None,
+                                              Fault | None]:
         if request.method not in API_METHODS:
             return http_error(405, (("Allow", ", ".join(API_METHODS)),)), None, None
         body = request.body
@@ -176,7 +206,9 @@ class ApiEndpoint:
             fault = self.faults.pick(params.values.get("action", ""), params.values.get("key"))
         if fault is not None:
             return self._faulty(fault, params, request.host), params, fault
-        reply = self.api.handle(params)
+        reply = self.api.handle_later(params) if later else self.api.handle(params)
+        if isinstance(reply, Pending):
+            return reply, params, None
         if (kept is not None and reply.status == 200 and self.api.panel.timeless()
                 and params.values.get("action") in TIMELESS_ACTIONS):
             if len(kept) >= MAX_KEPT_REPLIES:
