@@ -178,3 +178,35 @@ def test_an_answered_request_is_in_the_journal_at_once(srv: Serve) -> None:
         order = requests.post(srv.api, data=add(f"journal{n}"), timeout=10).json()["order"]
         entries = srv.control("GET", "/journal", params={"action": "add", "limit": "1"}).json()
         assert f'"order":{order}' in entries[0]["body"].replace(" ", ""), entries
+
+
+def test_orders_placed_together_spend_exactly_the_balance(srv: Serve) -> None:
+    """Two workers place each loop turn's orders in one transaction (serving/batching.py):
+    48 connections at once, for a balance that pays for exactly 100 of 240 orders, and a
+    link sent twice in a row: exactly 100 are placed, every other order hears why, once."""
+    key = f"together-{time.time_ns()}"
+    assert srv.control("POST", "/accounts", json={"key": key, "balance": "12.00"}).ok
+    links = [f"https://x.com/together/{n // 2 if n < 40 else n}" for n in range(240)]
+
+    async def send_all() -> list[dict[str, object]]:
+        connector = aiohttp.TCPConnector(limit=48, force_close=False)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async def one(link: str) -> dict[str, object]:
+                async with session.post(srv.api, data={
+                        "key": key, "action": "add", "service": "3", "quantity": "1000",
+                        "link": link}) as response:
+                    assert response.status == 200
+                    return await response.json()  # type: ignore[no-any-return]
+            return await asyncio.gather(*(one(link) for link in links))
+
+    results = asyncio.run(send_all())
+    ids = [r["order"] for r in results if "order" in r]
+    refused = sorted(str(r["error"]) for r in results if "order" not in r)
+    active = [r for r in refused if r.startswith("You have active order")]
+    assert len(ids) == len(set(ids)) == 100, (len(ids), refused[:3])
+    assert len(active) <= 20  # a twin sent while its first was placed or refused
+    assert refused.count("Not enough funds on balance") == 140 - len(active)
+    assert len(refused) == 140
+    balance = requests.post(srv.api, data={"key": key, "action": "balance"}, timeout=10).json()
+    assert balance == {"balance": "0", "currency": "USD"}
+    assert srv.conserved()

@@ -34,7 +34,8 @@ from typing import Any
 
 import httptools
 from smmkit.mock_server.core.errors import error_text
-from smmkit.mock_server.web.api import Reply, encode
+from smmkit.mock_server.serving.batching import WriteBatch
+from smmkit.mock_server.web.api import Pending, Reply, encode
 from smmkit.mock_server.web.app import (
     API_PATHS,
     DROPPED,
@@ -123,6 +124,7 @@ class Worker:
         self.run_in_pool = run_in_pool  # (fn, *args) -> asyncio future
         self.inline_api = inline_api  # SQLite: answer /api/v2 on the loop itself
         self.server_address = server_address
+        self.orders = WriteBatch(endpoint)  # inline_api: the turn's orders, placed together
         self.connections: dict[Connection, None] = {}  # insertion order ≈ oldest first
         # Pollers send the same request bytes again and again, each in one read: bytes that
         # arrived at a message boundary and held exactly one whole, plain request → what the
@@ -323,7 +325,12 @@ class Connection(asyncio.Protocol):
                 api_request = ApiRequest(request.method, query, request.header(b"content-type"),
                                          request.body, request.header(b"host") or "panel.example")
                 if self.worker.inline_api:
-                    self._answered(request, self.worker.endpoint.answer(api_request))
+                    outcome = self.worker.endpoint.answer(api_request, later=True)
+                    if isinstance(outcome, Pending):  # answered once placed (batching.py)
+                        self.busy = True
+                        self.worker.orders.add(self, request, outcome)
+                    else:
+                        self._answered(request, outcome)
                 else:
                     self._off_loop(request, self.worker.endpoint.answer, api_request)
             elif request.body is TOO_LARGE or request.body is INCOMPLETE:
@@ -372,6 +379,14 @@ class Connection(asyncio.Protocol):
             later.resume()  # the client left; the request is still carried out
             return
         self._answered(request, later.resume())
+        self._next()
+
+    def placed(self, request: Request, reply: Reply) -> None:
+        """The answer to an order placed with the others of its turn (batching.py)."""
+        self.busy = False
+        if self.state == CLOSING and self.transport.is_closing():
+            return  # the client left; its order stands
+        self._answered(request, reply)
         self._next()
 
     def _send(self, request: Request, reply: Reply) -> None:
