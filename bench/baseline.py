@@ -54,7 +54,7 @@ class ConstantEndpoint:
 
         self.reply = Reply(200, BODY)
 
-    def answer(self, request: Any) -> Any:
+    def answer(self, request: Any, *, later: bool = False) -> Any:
         return self.reply
 
 
