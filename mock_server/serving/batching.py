@@ -26,8 +26,6 @@ from typing import Any
 from smmkit.mock_server.web.api import Pending, Reply, encode
 from smmkit.mock_server.web.app import ApiEndpoint
 
-MAX_BATCH = 256  # orders in one transaction at most (one turn rarely reads more requests)
-
 
 class WriteBatch:
     """The orders a worker's loop has checked this turn and not yet placed."""
@@ -40,14 +38,14 @@ class WriteBatch:
         """Place `pending` at the end of this turn; then `conn.placed(request, reply)`."""
         if not self._waiting:
             asyncio.get_running_loop().call_soon(self.flush)
-        self._waiting.append((conn, request, pending))
-        if len(self._waiting) >= MAX_BATCH:
-            self.flush()
+        self._waiting.append((conn, request, pending))  # (one at most per connection: it
+        # reads no further request until this one is answered)
 
     def flush(self) -> None:
+        """Place and answer what waits (at the end of the turn, and when the worker stops)."""
         waiting, self._waiting = self._waiting, []
         if not waiting:
-            return  # flushed early (MAX_BATCH): the turn's callback finds nothing
+            return
         try:
             replies = self.endpoint.carry_out([pending for _, _, pending in waiting])
         except Exception:  # noqa: BLE001 - a bug: every waiting client still gets an answer
