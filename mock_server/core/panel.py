@@ -451,6 +451,8 @@ class Panel:
         charge = (round_money(service.rate) if service.priced_per_package
                   else charge_for(service.rate, total))
         ops = self.ops
+        if moment.due:  # `place` books what is due: the request need not ask the booker
+            self._pinned.booked = True
         order_params = {"quantity": request.quantity, "runs": request.runs,
                         "interval": request.interval, **request.extras}
 
