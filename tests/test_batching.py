@@ -155,6 +155,7 @@ def test_one_turns_orders_commit_once_and_are_answered_after_it(tmp_path: Path) 
         assert sent == []  # checked and priced, not yet placed: nothing answered
         await asyncio.sleep(0)  # the end of the turn
         commits.append(panel.store.commits_here() - before)
+        await asyncio.sleep(0)  # the next: the balance behind c0's order
 
     try:
         asyncio.run(turn())
@@ -168,5 +169,67 @@ def test_one_turns_orders_commit_once_and_are_answered_after_it(tmp_path: Path) 
         assert bodies["c0"][1] == b'{"balance":"%s","currency":"USD"}' % \
             str(Decimal("100") - 6 * charge).encode()
         assert panel.balance(KEY) == (Decimal("100") - 6 * charge, "USD")
+    finally:
+        panel.store.close()
+
+
+@sqlite_only("the built-in server's loop (SQLite only)")
+def test_a_turns_journal_lines_are_written_at_once_before_its_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five connections ask in one loop turn (an order, statuses, a balance, an unknown
+    key): their five journal lines go out in one write, and every answer leaves after it,
+    so a client never holds an answer the journal does not show yet."""
+    from smmkit.mock_server.storage import journal as journal_module
+
+    panel = panel_at(tmp_path / "p.db", "100")
+    endpoint = _endpoint(panel)
+    journal = endpoint.journal
+    assert journal is not None
+    first = endpoint.answer(http1.ApiRequest(
+        "POST", "", "application/x-www-form-urlencoded",
+        f"key={KEY}&action=add&service=3&quantity=100&link=https://x.com/p/0".encode()))
+    order = int(first.body[len(b'{"order":'):-1])  # type: ignore[union-attr]
+    sent: list[tuple[str, bytes]] = []
+    lines_when_sent: list[int] = []
+    writes: list[int] = []
+    real_write = journal_module.os.write
+
+    def counted(fd: int, data: Any) -> int:
+        if fd == journal._fd:
+            writes.append(bytes(data).count(b"\n"))
+        return real_write(fd, data)
+
+    def lines() -> int:
+        return sum(p.read_bytes().count(b"\n") for p in journal.logs.glob("*.log"))
+
+    class Watched(Wire):
+        def write(self, data: bytes) -> None:
+            lines_when_sent.append(lines())
+            super().write(data)
+
+    asks = [f"key={KEY}&action=add&service=3&quantity=100&link=https://x.com/p/1",
+            f"key={KEY}&action=status&order={order}", f"key={KEY}&action=balance",
+            f"key={KEY}&action=status&orders={order},1", "key=nobody&action=balance"]
+
+    async def turn() -> None:
+        worker = http1.Worker(endpoint, None, None, inline_api=True,  # type: ignore[arg-type]
+                              server_address=("127.0.0.1", 8080))
+        before = lines()
+        monkeypatch.setattr(journal_module.os, "write", counted)
+        for n, ask in enumerate(asks):
+            conn = http1.Connection(worker)
+            conn.connection_made(Watched(sent, f"c{n}"))
+            conn.data_received(_request(ask))
+        assert sent == [] and lines() == before  # worked out, held: nothing written or sent
+        await asyncio.sleep(0)  # the end of the turn
+        monkeypatch.undo()
+        assert writes == [len(asks)]
+        assert lines_when_sent == [before + len(asks)] * len(asks)
+
+    try:
+        asyncio.run(turn())
+        assert sorted(name for name, _ in sent) == [f"c{n}" for n in range(len(asks))]
+        assert sorted(e["action"] for e in journal.entries(limit=5)) == \
+            ["add", "balance", "balance", "status", "status"]
     finally:
         panel.store.close()

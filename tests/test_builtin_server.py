@@ -180,6 +180,36 @@ def test_an_answered_request_is_in_the_journal_at_once(srv: Serve) -> None:
         assert f'"order":{order}' in entries[0]["body"].replace(" ", ""), entries
 
 
+def test_every_answer_read_delayed_or_dropped_is_in_the_journal_at_once(srv: Serve) -> None:
+    """The loop holds a turn's journal lines and writes them before the turn's answers leave
+    (serving/batching.py): a read, an answer held back by a latency fault and a dropped
+    connection are each in the journal the moment the client has its answer, or its reset."""
+    def newest(action: str) -> dict[str, object]:
+        entries = srv.control("GET", "/journal", params={"action": action, "limit": "1"})
+        return entries.json()[0]  # type: ignore[no-any-return]
+
+    srv.control("DELETE", "/faults")
+    for n in range(5):
+        asked = {"key": DEMO_KEY, "action": "services", "nonce": str(n)}
+        answer = requests.post(srv.api, data=asked, timeout=10)
+        assert newest("services")["params"] == {**asked, "key": "***"}
+        assert newest("services")["body"] == answer.text
+    try:
+        for kind, extra in (("latency", {"ms": 300}), ("drop", {})):
+            reply = srv.control("POST", "/faults", json={"kind": kind, "action": "balance",
+                                                          "count": 1, **extra})
+            assert reply.status_code == 201, reply.text
+            asked = {**BALANCE, "nonce": kind}
+            try:
+                requests.post(srv.api, data=asked, timeout=10)
+            except requests.ConnectionError:
+                assert kind == "drop"
+            entry = newest("balance")
+            assert (entry["fault"], entry["params"]) == (kind, {**asked, "key": "***"}), entry
+    finally:
+        srv.control("DELETE", "/faults")
+
+
 def test_orders_placed_together_spend_exactly_the_balance(srv: Serve) -> None:
     """Two workers place each loop turn's orders in one transaction (serving/batching.py):
     48 connections at once, for a balance that pays for exactly 100 of 240 orders, and a

@@ -34,7 +34,7 @@ from typing import Any
 
 import httptools
 from smmkit.mock_server.core.errors import error_text
-from smmkit.mock_server.serving.batching import WriteBatch
+from smmkit.mock_server.serving.batching import Turn
 from smmkit.mock_server.web.api import Pending, Reply, encode
 from smmkit.mock_server.web.app import (
     API_PATHS,
@@ -124,7 +124,7 @@ class Worker:
         self.run_in_pool = run_in_pool  # (fn, *args) -> asyncio future
         self.inline_api = inline_api  # SQLite: answer /api/v2 on the loop itself
         self.server_address = server_address
-        self.orders = WriteBatch(endpoint)  # inline_api: the turn's orders, placed together
+        self.turn = Turn(endpoint)  # the loop's answers, sent at the end of its turn
         self.connections: dict[Connection, None] = {}  # insertion order ≈ oldest first
         # Pollers send the same request bytes again and again, each in one read: bytes that
         # arrived at a message boundary and held exactly one whole, plain request → what the
@@ -324,13 +324,13 @@ class Connection(asyncio.Protocol):
             if path in API_PATHS:
                 api_request = ApiRequest(request.method, query, request.header(b"content-type"),
                                          request.body, request.header(b"host") or "panel.example")
-                if self.worker.inline_api:
+                if self.worker.inline_api:  # answered at the end of the turn (batching.py)
                     outcome = self.worker.endpoint.answer(api_request, later=True)
-                    if isinstance(outcome, Pending):  # answered once placed (batching.py)
-                        self.busy = True
-                        self.worker.orders.add(self, request, outcome)
+                    self.busy = True
+                    if isinstance(outcome, Pending):
+                        self.worker.turn.order(self, request, outcome)
                     else:
-                        self._answered(request, outcome)
+                        self.worker.turn.answer(self, request, outcome)
                 else:
                     self._off_loop(request, self.worker.endpoint.answer, api_request)
             elif request.body is TOO_LARGE or request.body is INCOMPLETE:
@@ -374,19 +374,16 @@ class Connection(asyncio.Protocol):
         self._send(request, outcome)
 
     def _resume(self, request: Request, later: Later) -> None:
-        self.busy = False
-        if self.state == CLOSING and self.transport.is_closing():
-            later.resume()  # the client left; the request is still carried out
-            return
-        self._answered(request, later.resume())
-        self._next()
+        outcome = later.resume()  # carried out, and its line written, on this loop: answered
+        # with the others of this turn (the client that left is answered by nobody)
+        self.worker.turn.answer(self, request, outcome)
 
-    def placed(self, request: Request, reply: Reply) -> None:
-        """The answer to an order placed with the others of its turn (batching.py)."""
+    def deliver(self, request: Request, outcome: Reply | Later) -> None:
+        """The answer worked out in this turn, sent at its end (batching.py)."""
         self.busy = False
         if self.state == CLOSING and self.transport.is_closing():
-            return  # the client left; its order stands
-        self._answered(request, reply)
+            return  # the client left; what it asked for stands
+        self._answered(request, outcome)
         self._next()
 
     def _send(self, request: Request, reply: Reply) -> None:

@@ -174,7 +174,7 @@ def _worker_main(sock: socket.socket, all_sockets: list[socket.socket], endpoint
         loop.call_later(1.0, sweep)
         await stopped.wait()
         server.close()
-        worker.orders.flush()  # orders checked this turn are placed and answered, not dropped
+        worker.turn.end()  # what this turn worked out is placed and answered, not dropped
         for conn in list(worker.connections):
             if not conn.busy:
                 conn.close_now()
